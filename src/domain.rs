@@ -1,0 +1,283 @@
+//! The nouns of imagestore: environments (tenants), credentials and their scopes, the
+//! principal a request acts as, subjects, and images. These are plain data with the
+//! validation that belongs to the value itself (a subject's syntax, a scope's name); rules
+//! that need storage live in `service`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::media::ImageFormat;
+
+/// A tenant. Every row, blob key and credential belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a credential may do. `Admin` implies the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    ImagesRead,
+    ImagesWrite,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::ImagesRead, Scope::ImagesWrite, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ImagesRead => "images:read",
+            Scope::ImagesWrite => "images:write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text)
+    }
+
+    /// Parses a comma-separated list such as `images:read,images:write`.
+    pub fn parse_list(text: &str) -> Result<Vec<Scope>, Error> {
+        let mut scopes = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let scope = Scope::parse(part).ok_or_else(|| Error::InvalidInput {
+                target: "scopes",
+                message: format!(
+                    "unknown scope {part:?}; expected images:read, images:write or admin"
+                ),
+            })?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            return Err(Error::InvalidInput {
+                target: "scopes",
+                message: "at least one scope is required".into(),
+            });
+        }
+        Ok(scopes)
+    }
+
+    pub fn join(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// An API key's stored form: never the token itself, only a hash of its secret part.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub scopes: Vec<Scope>,
+    pub secret_hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who a request acts as: one environment, some scopes.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub environment_id: Uuid,
+    pub credential_id: Uuid,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// Lets the request through only for its own environment and with the scope. Another
+    /// environment answers NotFound so that nobody learns whether it exists.
+    pub fn require(&self, environment_id: Uuid, scope: Scope) -> Result<(), Error> {
+        if self.environment_id != environment_id {
+            return Err(Error::NotFound("environment"));
+        }
+        if self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(scope))
+        }
+    }
+}
+
+/// What an image is about inside an environment, such as `user:42` or `person:7`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject(String);
+
+impl Subject {
+    /// A kind of 1–32 lowercase letters, digits, `_` or `-`, a colon, and an id of 1–128
+    /// characters from `A-Z a-z 0-9 . _ @ -`: enough for user ids and e-mail-like keys,
+    /// nothing that needs escaping in a URL, a log line or a blob key.
+    pub fn parse(text: &str) -> Result<Subject, Error> {
+        let invalid = || Error::InvalidInput {
+            target: "subject",
+            message: format!(
+                "subject must look like kind:id (for example user:42), got {:?}",
+                text.chars().take(80).collect::<String>()
+            ),
+        };
+        let (kind, id) = text.split_once(':').ok_or_else(invalid)?;
+        let kind_ok = (1..=32).contains(&kind.len())
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        let id_ok = (1..=128).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
+        if kind_ok && id_ok {
+            Ok(Subject(text.to_string()))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stored image and everything known about it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub id: Uuid,
+    /// Unique per deployment and small enough for int32 APIs.
+    pub number: i64,
+    pub environment_id: Uuid,
+    pub subject: Option<Subject>,
+    pub filename: Option<String>,
+    pub format: ImageFormat,
+    pub byte_size: u64,
+    /// As displayed: EXIF orientation applied.
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    /// BLAKE3 of the stored bytes, hex; also the strong ETag.
+    pub content_hash: String,
+    /// Random part of the public href, so that knowing an image id grants no access.
+    pub serve_key: String,
+    pub blob_key: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An image about to be recorded; the catalog assigns its number.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub subject: Option<Subject>,
+    pub filename: Option<String>,
+    pub format: ImageFormat,
+    pub byte_size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    pub content_hash: String,
+    pub serve_key: String,
+    pub blob_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of a keyset-paginated listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The cursor to pass as `after` for the next page, when there is one.
+    pub next: Option<i64>,
+}
+
+/// Makes the display name of an upload safe to store and echo: the last path component
+/// only, no control characters, at most 255 bytes. `None` when nothing usable is left.
+pub fn sanitize_filename(raw: &str) -> Option<String> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut clean = String::new();
+    for ch in base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>'))
+    {
+        if clean.len() + ch.len_utf8() > 255 {
+            break;
+        }
+        clean.push(ch);
+    }
+    let clean = clean.trim().trim_start_matches('.').trim().to_string();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// Random bytes as lowercase hex, for secrets and unguessable URL parts.
+pub fn random_hex(bytes: usize) -> Result<String, Error> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_accept_kind_colon_id_only() {
+        assert!(Subject::parse("user:42").is_ok());
+        assert!(Subject::parse("person:a.b@c-d_e").is_ok());
+        for bad in [
+            "",
+            "user",
+            ":42",
+            "user:",
+            "User:1",
+            "user:4 2",
+            "user:../x",
+            "u:a/b",
+        ] {
+            assert!(Subject::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn filenames_lose_paths_controls_and_leading_dots() {
+        assert_eq!(
+            sanitize_filename("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(sanitize_filename("C:\\x\\a.jpg").as_deref(), Some("a.jpg"));
+        assert_eq!(sanitize_filename("a\r\nb\".jpg").as_deref(), Some("ab.jpg"));
+        assert_eq!(sanitize_filename(".htaccess").as_deref(), Some("htaccess"));
+        assert_eq!(sanitize_filename("../"), None);
+        assert_eq!(
+            sanitize_filename(&"é".repeat(300)).map(|s| s.len()),
+            Some(254)
+        );
+    }
+
+    #[test]
+    fn scopes_parse_and_admin_implies_all() {
+        let scopes = Scope::parse_list("images:read, admin").unwrap();
+        assert_eq!(scopes, vec![Scope::ImagesRead, Scope::Admin]);
+        assert!(Scope::parse_list("images:delete").is_err());
+        let env = Uuid::new_v4();
+        let admin = Principal {
+            environment_id: env,
+            credential_id: env,
+            scopes,
+        };
+        assert!(admin.require(env, Scope::ImagesWrite).is_ok());
+        let reader = Principal {
+            scopes: vec![Scope::ImagesRead],
+            ..admin.clone()
+        };
+        assert!(matches!(
+            reader.require(env, Scope::ImagesWrite),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            reader.require(Uuid::new_v4(), Scope::ImagesRead),
+            Err(Error::NotFound(_))
+        ));
+    }
+}

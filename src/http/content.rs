@@ -1,0 +1,254 @@
+//! Serving image bytes at their public hrefs,
+//! `/images/{envId}/{imageId}_{serveKey}_{target}.{ext}`. The serve key is random and
+//! stored with the image, so an href is unguessable even to someone who knows the image
+//! id; it needs no credential, as PingOne's upload URLs.
+//!
+//! Every answer is inert whatever the bytes are: our own `Content-Type` (from the
+//! detected format, never the uploader's claim), `nosniff`, a sandboxing CSP. The bytes
+//! under an href never change, so they are cached for a year as immutable, with a strong
+//! ETag (the content hash), `Last-Modified`, conditional GETs (304) and single byte
+//! ranges (206, 416).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{NativeError, NativeErrorBody};
+use crate::domain::Image;
+use crate::error::Error;
+
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const SANDBOX_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
+
+pub fn original_href(public_url: &str, image: &Image) -> String {
+    format!(
+        "{public_url}/images/{}/{}_{}_original.{}",
+        image.environment_id,
+        image.id,
+        image.serve_key,
+        image.format.extension()
+    )
+}
+
+/// `{imageId}_{serveKey}_{target}.{ext}` split into its parts.
+fn parse_file_name(file: &str) -> Option<(Uuid, &str, &str, &str)> {
+    let (stem, ext) = file.rsplit_once('.')?;
+    let mut parts = stem.splitn(3, '_');
+    let id = Uuid::parse_str(parts.next()?).ok()?;
+    Some((id, parts.next()?, parts.next()?, ext))
+}
+
+/// Serve an image's bytes (no credential: the href is the capability).
+#[utoipa::path(get, path = "/images/{envId}/{file}", tag = "content",
+    params(("envId" = Uuid, Path, description = "Environment id"),
+        ("file" = String, Path, description = "`{imageId}_{serveKey}_{target}.{ext}`, as given in a target's href")),
+    responses(
+        (status = 200, description = "The image bytes", content_type = "image/*"),
+        (status = 206, description = "The requested byte range"),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such image", body = NativeErrorBody),
+        (status = 416, description = "Range not satisfiable"),
+    ))]
+pub async fn serve_image(
+    State(state): State<AppState>,
+    Path((env, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, NativeError> {
+    let not_found = || NativeError(Error::NotFound("image"));
+    let env = Uuid::parse_str(&env).map_err(|_| not_found())?;
+    let (id, serve_key, target, ext) = parse_file_name(&file).ok_or_else(not_found)?;
+    let image = state.service.published_image(env, id, serve_key).await?;
+    if target != "original" || !ext.eq_ignore_ascii_case(image.format.extension()) {
+        return Err(not_found());
+    }
+    let etag = format!("\"{}\"", image.content_hash);
+    let last_modified = httpdate::fmt_http_date(image.created_at.into());
+    let mut response = if not_modified(&headers, &etag, &image) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match requested_range(&headers, &etag, image.byte_size) {
+            RangeAnswer::Unsatisfiable => {
+                let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                insert(
+                    &mut r,
+                    header::CONTENT_RANGE,
+                    &format!("bytes */{}", image.byte_size),
+                );
+                return Ok(r);
+            }
+            RangeAnswer::Whole => {
+                let read = state.service.open_original(&image, None).await?;
+                let mut r = Response::new(Body::from_stream(read.body));
+                insert(&mut r, header::CONTENT_LENGTH, &read.total_size.to_string());
+                r
+            }
+            RangeAnswer::Part(start, end) => {
+                let read = state
+                    .service
+                    .open_original(&image, Some(start..end + 1))
+                    .await?;
+                let mut r = Response::new(Body::from_stream(read.body));
+                *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+                insert(
+                    &mut r,
+                    header::CONTENT_LENGTH,
+                    &(end + 1 - start).to_string(),
+                );
+                insert(
+                    &mut r,
+                    header::CONTENT_RANGE,
+                    &format!("bytes {start}-{end}/{}", read.total_size),
+                );
+                r
+            }
+        }
+    };
+    insert(
+        &mut response,
+        header::CONTENT_TYPE,
+        image.format.mime_type(),
+    );
+    insert(&mut response, header::ETAG, &etag);
+    insert(&mut response, header::LAST_MODIFIED, &last_modified);
+    insert(&mut response, header::CACHE_CONTROL, IMMUTABLE);
+    insert(&mut response, header::ACCEPT_RANGES, "bytes");
+    inert_headers(&mut response);
+    Ok(response)
+}
+
+/// The headers that keep served bytes from ever being run as a page or script.
+pub fn inert_headers(response: &mut Response) {
+    insert(response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    insert(response, header::CONTENT_SECURITY_POLICY, SANDBOX_CSP);
+    insert(
+        response,
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "cross-origin",
+    );
+}
+
+fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+/// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 says.
+fn not_modified(headers: &HeaderMap, etag: &str, image: &Image) -> bool {
+    if let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
+    }
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .is_some_and(|since| {
+            let created: std::time::SystemTime = image.created_at.into();
+            // HTTP dates have whole seconds; compare at that precision.
+            created
+                .duration_since(since)
+                .map_or(true, |d| d.as_secs() == 0)
+        })
+}
+
+enum RangeAnswer {
+    Whole,
+    /// Inclusive first and last byte.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// A single `bytes=` range; several ranges, other units or a stale `If-Range` get the
+/// whole body, which RFC 9110 allows.
+fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> RangeAnswer {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return RangeAnswer::Whole;
+    };
+    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && if_range.trim() != etag
+    {
+        return RangeAnswer::Whole;
+    }
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeAnswer::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAnswer::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let parsed = match (first.is_empty(), last.is_empty()) {
+        (true, true) => return RangeAnswer::Whole,
+        (true, false) => match last.parse::<u64>() {
+            Ok(0) => return RangeAnswer::Unsatisfiable,
+            Ok(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+            Err(_) => return RangeAnswer::Whole,
+        },
+        (false, _) => {
+            let Ok(start) = first.parse::<u64>() else {
+                return RangeAnswer::Whole;
+            };
+            let end = if last.is_empty() {
+                Ok(u64::MAX)
+            } else {
+                last.parse::<u64>()
+            };
+            match end {
+                Ok(end) if end >= start => (start, end.min(size.saturating_sub(1))),
+                _ => return RangeAnswer::Whole,
+            }
+        }
+    };
+    if size == 0 || parsed.0 >= size {
+        RangeAnswer::Unsatisfiable
+    } else {
+        RangeAnswer::Part(parsed.0, parsed.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Option<(u64, u64)> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
+        match requested_range(&headers, "\"e\"", size) {
+            RangeAnswer::Part(a, b) => Some((a, b)),
+            RangeAnswer::Whole => None,
+            RangeAnswer::Unsatisfiable => Some((u64::MAX, u64::MAX)),
+        }
+    }
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(range("bytes=100-", 100), Some((u64::MAX, u64::MAX)));
+        assert_eq!(range("bytes=0-1,5-6", 100), None);
+        assert_eq!(range("items=0-1", 100), None);
+        assert_eq!(range("bytes=9-2", 100), None);
+    }
+
+    #[test]
+    fn file_names() {
+        let id = Uuid::new_v4();
+        let name = format!("{id}_abc_original.png");
+        assert_eq!(parse_file_name(&name), Some((id, "abc", "original", "png")));
+        assert_eq!(parse_file_name("nope.png"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! The HTTP edge. Every route is listed in [`router`], together with the layers every
+//! request passes through: a request id (also the `id` of error bodies), panic catching,
+//! tracing with credentials redacted, metrics, and request/body timeouts. Only this
+//! module knows axum; handlers parse, call the service, and render.
+
+pub mod content;
+pub mod error;
+pub mod native;
+pub mod ops;
+pub mod principal;
+pub mod server;
+pub mod upload;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::service::Service;
+use error::{NativeError, REQUEST_ID};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    /// Base of every href written, without a trailing slash.
+    pub public_url: Arc<str>,
+    pub max_upload_bytes: u64,
+    pub metrics: PrometheusHandle,
+    /// The generated OpenAPI document, serialized once at start.
+    pub openapi: Arc<OnceLock<String>>,
+}
+
+/// Timeouts applied by the router's layers.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub request: Duration,
+    pub body_idle: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "imagestore", description = "A self-hostable image service: validated, \
+        metadata-stripped, durably stored images served fast and safely."),
+    modifiers(&SecuritySchemes),
+    tags((name = "images", description = "The native, PingOne-shaped images API"),
+        (name = "content", description = "Image bytes at their public hrefs"),
+        (name = "operations", description = "Health, readiness, metrics, this document"))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
+/// Every route of the service, with its layers.
+pub fn router(state: AppState, timeouts: Timeouts) -> Router {
+    let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(native::upload_image, native::list_images))
+        .routes(routes!(native::get_image, native::delete_image))
+        .routes(routes!(content::serve_image))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .split_for_parts();
+    match api.to_pretty_json() {
+        Ok(json) => {
+            let _ = state.openapi.set(json);
+        }
+        Err(error) => tracing::error!(%error, "the OpenAPI document could not be serialized"),
+    }
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeouts.request,
+        ))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn not_found() -> NativeError {
+    NativeError(Error::NotFound("resource"))
+}
+
+async fn method_not_allowed() -> Response {
+    let id = error::current_request_id();
+    let body = serde_json::json!({
+        "id": id, "code": "REQUEST_FAILED",
+        "message": "This method is not allowed on this resource."
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives each request a fresh id (a client's own `X-Request-Id` is replaced, so that an
+/// error id always names exactly one of our log lines), makes it visible to error
+/// rendering, and returns it in the response.
+async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = Uuid::new_v4();
+    let value = HeaderValue::from_str(&id.to_string()).unwrap_or(HeaderValue::from_static("-"));
+    request
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER.clone(), value.clone());
+    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    response
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER.clone(), value);
+    response
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    NativeError(Error::Internal("a handler panicked".into())).into_response()
+}
+
+/// The span of one request: id, method, path and a query with secrets redacted.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        query = %redacted_query(request.uri().query().unwrap_or_default()),
+    )
+}
+
+/// Query parameters that carry credentials are logged as `REDACTED`.
+pub fn redacted_query(query: &str) -> String {
+    const SECRET_KEYS: [&str; 6] = [
+        "apikey",
+        "api_key",
+        "token",
+        "access_token",
+        "signature",
+        "sig",
+    ];
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
+                format!("{key}=REDACTED")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("imagestore_http_requests_total", &labels).increment(1);
+    metrics::histogram!("imagestore_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_in_queries_are_redacted() {
+        assert_eq!(
+            super::redacted_query("apiKey=abc&limit=5&TOKEN=x"),
+            "apiKey=REDACTED&limit=5&TOKEN=REDACTED"
+        );
+        assert_eq!(super::redacted_query(""), "");
+    }
+}

@@ -1,0 +1,322 @@
+//! The native API under `/v1`, shaped like PingOne's images API: upload (raw body or
+//! multipart), read, list with keyset pagination, delete. Each handler parses, calls one
+//! service method and renders the PingOne JSON shape; errors use the PingOne error shape.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{NativeError, NativeErrorBody};
+use super::principal::Caller;
+use super::upload::read_upload;
+use crate::domain::{Image, Subject};
+use crate::error::Error;
+use crate::service::UploadRequest;
+
+#[derive(Serialize, ToSchema)]
+pub struct Link {
+    pub href: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImageLinks {
+    #[serde(rename = "self")]
+    pub self_link: Link,
+    pub environment: Link,
+}
+
+/// One rendition of an image. `original` is always present.
+#[derive(Serialize, ToSchema)]
+pub struct TargetView {
+    pub id: String,
+    pub width: u32,
+    pub height: u32,
+    /// Lowercase format: `jpg`, `png`, `gif`, `webp`, `tiff` or `bmp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Serves the bytes; needs no credential.
+    pub href: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnvironmentRef {
+    pub id: Uuid,
+}
+
+/// An image, in PingOne's shape plus a few extra facts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageView {
+    #[serde(rename = "_links")]
+    pub links: ImageLinks,
+    pub id: Uuid,
+    pub targets: BTreeMap<String, TargetView>,
+    pub environment: EnvironmentRef,
+    /// ISO 8601, UTC, milliseconds.
+    pub created_at: String,
+    pub updated_at: String,
+    /// Deployment-wide numeric id.
+    pub number: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// Stored size in bytes.
+    pub size: u64,
+    pub frames: u32,
+    /// BLAKE3 of the stored bytes, hex.
+    pub content_hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ListLinks {
+    #[serde(rename = "self")]
+    pub self_link: Link,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Link>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmbeddedImages {
+    pub images: Vec<ImageView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImageList {
+    #[serde(rename = "_links")]
+    pub links: ListLinks,
+    #[serde(rename = "_embedded")]
+    pub embedded: EmbeddedImages,
+    /// Images on this page.
+    pub count: usize,
+}
+
+/// Query parameters of an upload.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// What the image is about, such as `user:42` (also accepted as a form field).
+    pub subject: Option<String>,
+}
+
+/// Query parameters of a listing.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<String>,
+    /// The cursor from the previous page's `next` link.
+    pub after: Option<String>,
+    /// Only images of this subject, such as `user:42`.
+    pub subject: Option<String>,
+}
+
+/// An id in a path that is not a UUID names nothing that exists.
+fn parse_id(text: &str, what: &'static str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound(what))
+}
+
+pub fn image_view(state: &AppState, image: &Image) -> ImageView {
+    let base = &state.public_url;
+    let env = image.environment_id;
+    let original = TargetView {
+        id: "original".into(),
+        width: image.width,
+        height: image.height,
+        kind: image.format.extension().into(),
+        href: super::content::original_href(base, image),
+    };
+    ImageView {
+        links: ImageLinks {
+            self_link: Link {
+                href: format!("{base}/v1/environments/{env}/images/{}", image.id),
+            },
+            environment: Link {
+                href: format!("{base}/v1/environments/{env}"),
+            },
+        },
+        id: image.id,
+        targets: BTreeMap::from([("original".to_string(), original)]),
+        environment: EnvironmentRef { id: env },
+        created_at: iso_millis(image.created_at),
+        updated_at: iso_millis(image.updated_at),
+        number: image.number,
+        subject: image.subject.as_ref().map(|s| s.as_str().to_string()),
+        filename: image.filename.clone(),
+        size: image.byte_size,
+        frames: image.frames,
+        content_hash: image.content_hash.clone(),
+    }
+}
+
+fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Upload an image: the raw bytes as the body, or multipart with one file part.
+#[utoipa::path(post, path = "/v1/environments/{envId}/images", tag = "images",
+    params(("envId" = Uuid, Path, description = "Environment id"), UploadParams),
+    request_body(description = "The image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP), raw or as multipart/form-data with one file part",
+        content(("image/jpeg"), ("image/png"), ("image/gif"), ("image/webp"), ("image/tiff"), ("image/bmp"),
+            ("application/octet-stream"), ("multipart/form-data"))),
+    responses(
+        (status = 201, description = "Stored", body = ImageView, headers(("Location" = String, description = "The image's URL"))),
+        (status = 400, description = "Corrupt image or bad parameter", body = NativeErrorBody),
+        (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:write", body = NativeErrorBody),
+        (status = 404, description = "No such environment", body = NativeErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = NativeErrorBody),
+        (status = 415, description = "Not an accepted image format", body = NativeErrorBody),
+        (status = 422, description = "Dimensions or frames over a limit", body = NativeErrorBody),
+        (status = 503, description = "Busy; retry later", body = NativeErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn upload_image(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(env): Path<String>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, NativeError> {
+    let env = parse_id(&env, "environment")?;
+    // Check access before reading a byte of the body.
+    principal.require(env, crate::domain::Scope::ImagesWrite)?;
+    let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
+    let subject_text = params
+        .subject
+        .or_else(|| incoming.fields.get("subject").cloned());
+    let subject = subject_text.as_deref().map(Subject::parse).transpose()?;
+    let request = UploadRequest {
+        filename: incoming.filename,
+        subject,
+    };
+    let image = state
+        .service
+        .upload(&principal, env, request, incoming.body)
+        .await?;
+    let view = image_view(&state, &image);
+    let mut response = (StatusCode::CREATED, Json(&view)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&view.links.self_link.href) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// List an environment's images, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/environments/{envId}/images", tag = "images",
+    params(("envId" = Uuid, Path, description = "Environment id"), ListParams),
+    responses(
+        (status = 200, description = "A page of images", body = ImageList),
+        (status = 400, description = "Bad parameter", body = NativeErrorBody),
+        (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 404, description = "No such environment", body = NativeErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn list_images(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(env): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<ImageList>, NativeError> {
+    let env = parse_id(&env, "environment")?;
+    let invalid = |target: &'static str, message: &str| Error::InvalidInput {
+        target,
+        message: message.into(),
+    };
+    let limit = match params.limit.as_deref() {
+        None => 100,
+        Some(text) => text
+            .parse()
+            .map_err(|_| invalid("limit", "limit must be a whole number from 1 to 1000"))?,
+    };
+    let after = match params.after.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| invalid("after", "after must be the cursor of a next link"))?,
+        ),
+    };
+    let subject = params.subject.as_deref().map(Subject::parse).transpose()?;
+    let page = state
+        .service
+        .list(&principal, env, subject.as_ref(), after, limit)
+        .await?;
+    let base = format!(
+        "{}/v1/environments/{env}/images?limit={limit}",
+        state.public_url
+    );
+    let with_subject = |url: String| match &subject {
+        Some(s) => format!("{url}&subject={}", s.as_str()),
+        None => url,
+    };
+    let self_href = with_subject(match after {
+        Some(after) => format!("{base}&after={after}"),
+        None => base.clone(),
+    });
+    let next = page.next.map(|cursor| Link {
+        href: with_subject(format!("{base}&after={cursor}")),
+    });
+    let images: Vec<ImageView> = page
+        .items
+        .iter()
+        .map(|image| image_view(&state, image))
+        .collect();
+    Ok(Json(ImageList {
+        links: ListLinks {
+            self_link: Link { href: self_href },
+            next,
+        },
+        count: images.len(),
+        embedded: EmbeddedImages { images },
+    }))
+}
+
+/// Read an image's description and targets.
+#[utoipa::path(get, path = "/v1/environments/{envId}/images/{imageId}", tag = "images",
+    params(("envId" = Uuid, Path, description = "Environment id"), ("imageId" = Uuid, Path, description = "Image id")),
+    responses(
+        (status = 200, description = "The image", body = ImageView),
+        (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 404, description = "No such image", body = NativeErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn get_image(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<Json<ImageView>, NativeError> {
+    let env = parse_id(&env, "environment")?;
+    let id = parse_id(&id, "image")?;
+    let image = state.service.image(&principal, env, id).await?;
+    Ok(Json(image_view(&state, &image)))
+}
+
+/// Delete an image and its bytes.
+#[utoipa::path(delete, path = "/v1/environments/{envId}/images/{imageId}", tag = "images",
+    params(("envId" = Uuid, Path, description = "Environment id"), ("imageId" = Uuid, Path, description = "Image id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:write", body = NativeErrorBody),
+        (status = 404, description = "No such image", body = NativeErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn delete_image(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<StatusCode, NativeError> {
+    let env = parse_id(&env, "environment")?;
+    let id = parse_id(&id, "image")?;
+    state.service.delete(&principal, env, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

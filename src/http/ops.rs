@@ -1,0 +1,67 @@
+//! Operations endpoints: liveness, readiness (both engines answer), Prometheus metrics,
+//! and the OpenAPI description generated from the handlers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: the catalog and the blob store both answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Health),
+        (status = 503, description = "An engine does not answer", body = Health)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.service.check_ready().await {
+        Ok(()) => Json(Health { status: "ready" }).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "not ready",
+                }),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    }
+}
+
+/// Prometheus metrics: requests, latencies, uploads, bytes, rejections by reason.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    let document = state.openapi.get().cloned().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], document).into_response()
+}

@@ -1,0 +1,164 @@
+//! imagestore: a self-hostable image service. Applications upload the avatars, logos and
+//! branding pictures of their tenants; imagestore proves each is a real image by decoding
+//! it, strips private metadata, stores it durably, describes it, and serves it safely.
+//!
+//! Data flows one way: the HTTP edge ([`http`]) parses requests and renders answers; the
+//! use cases ([`service`]) check who may do what and order the writes; [`media`] turns
+//! bytes into facts and safe bytes without doing any IO; [`storage`] keeps rows (the
+//! catalog) and bytes (the blob store). See ARCHITECTURE.md for the invariants.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod media;
+pub mod service;
+pub mod storage;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use config::{Config, StorageConfig};
+use error::{Error, Result};
+use service::{Bootstrap, Service, ServiceSettings};
+use storage::{BlobStore, Catalog};
+
+/// Opens the catalog (applying migrations) and the blob store a configuration names.
+pub async fn open_service(
+    storage: &StorageConfig,
+    settings: ServiceSettings,
+) -> Result<Arc<Service>> {
+    let catalog = Catalog::open(&storage.database_url).await?;
+    let blobs = BlobStore::open_directory(&storage.blob_store)?;
+    Ok(Service::new(catalog, blobs, settings))
+}
+
+/// Service settings for commands that do not serve (CLI admin, gc).
+pub fn default_settings(storage: &StorageConfig) -> ServiceSettings {
+    ServiceSettings {
+        temp_dir: storage.temp_dir.clone(),
+        max_upload_bytes: 20 * 1024 * 1024,
+        media: media::MediaLimits::default(),
+        workers: 1,
+        queue: 0,
+        orphan_grace: std::time::Duration::from_secs(3600),
+    }
+}
+
+/// The process-wide Prometheus recorder; installed once, shared by every server in the
+/// process (tests start several).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("seconds".into()), &buckets)
+                .map(PrometheusBuilder::build_recorder)
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// A server that is running: where it listens, what it bootstrapped, and how to stop it.
+pub struct Running {
+    pub local_addr: SocketAddr,
+    /// The environment and admin key made on first start, if this start made them.
+    pub bootstrap: Option<Bootstrap>,
+    pub service: Arc<Service>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and returns when done.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops by itself (its shutdown signal fired).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens storage, bootstraps an empty catalog, binds, and serves until `signal` fires or
+/// [`Running::shutdown`] is called.
+pub async fn start(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running> {
+    let settings = ServiceSettings {
+        temp_dir: config.storage.temp_dir.clone(),
+        max_upload_bytes: config.max_upload_bytes,
+        media: config.media.clone(),
+        workers: config.workers,
+        queue: config.queue,
+        orphan_grace: config.orphan_grace,
+    };
+    let service = open_service(&config.storage, settings).await?;
+    let bootstrap = service.bootstrap().await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("cannot read the listening address: {e}")))?;
+    let public_url = config
+        .public_url
+        .replace(&config.listen.to_string(), &local_addr.to_string());
+    let state = http::AppState {
+        service: service.clone(),
+        public_url: public_url.into(),
+        max_upload_bytes: config.max_upload_bytes,
+        metrics: metrics_handle(),
+        openapi: Arc::new(OnceLock::new()),
+    };
+    let timeouts = http::Timeouts {
+        request: config.request_timeout,
+        body_idle: config.body_timeout,
+    };
+    let router = http::router(state, timeouts);
+    let sweeper = config
+        .gc_interval
+        .map(|interval| jobs::spawn_sweeper(service.clone(), interval));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = async move {
+        tokio::select! {
+            () = signal => {},
+            _ = stopped => {},
+        }
+    };
+    let (header_timeout, grace) = (config.header_timeout, config.shutdown_grace);
+    let task = tokio::spawn(async move {
+        http::server::serve(listener, router, header_timeout, grace, shutdown).await;
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
+    });
+    Ok(Running {
+        local_addr,
+        bootstrap,
+        service,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,178 @@
+//! The `imagestore` command: `serve`, `environment create`, `key create`, `gc`. Each
+//! parses its flags, calls the library, and prints; the admin commands print exactly one
+//! JSON object on stdout so that scripts can read them.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+
+use imagestore::config::{LogFormat, ServeArgs, StorageArgs};
+use imagestore::domain::Scope;
+
+#[derive(Parser)]
+#[command(name = "imagestore", version, about = "A self-hostable image service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(Box<ServeArgs>),
+    /// Manage environments (tenants).
+    #[command(subcommand)]
+    Environment(EnvironmentCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Remove orphan blobs and stale temp files once, then exit.
+    Gc {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Only blobs older than this many seconds are removed.
+        #[arg(long, env = "IMAGESTORE_ORPHAN_GRACE", default_value_t = 3600)]
+        grace_secs: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvironmentCommand {
+    /// Create an environment; prints {"id", "name"}.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key; prints {"id", "token", "scopes"}. The token is shown only here.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        environment: Uuid,
+        /// Comma-separated: images:read, images:write, admin.
+        #[arg(long, default_value = "images:read,images:write")]
+        scopes: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(*args).await,
+        Command::Environment(EnvironmentCommand::Create { storage, name }) => {
+            init_logs(LogFormat::Text);
+            let service = open(&storage).await?;
+            let environment = service.create_environment(&name).await?;
+            println!(
+                "{}",
+                json!({ "id": environment.id, "name": environment.name })
+            );
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create {
+            storage,
+            environment,
+            scopes,
+        }) => {
+            init_logs(LogFormat::Text);
+            let scopes = Scope::parse_list(&scopes)?;
+            let service = open(&storage).await?;
+            let key = service.create_key(environment, scopes).await?;
+            println!(
+                "{}",
+                json!({
+                    "id": key.id,
+                    "environmentId": key.environment_id,
+                    "token": key.token,
+                    "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                })
+            );
+            Ok(())
+        }
+        Command::Gc {
+            storage,
+            grace_secs,
+        } => {
+            init_logs(LogFormat::Text);
+            let service = open(&storage).await?;
+            let report = service
+                .sweep(std::time::Duration::from_secs(grace_secs))
+                .await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}
+
+async fn open(
+    storage: &StorageArgs,
+) -> anyhow::Result<std::sync::Arc<imagestore::service::Service>> {
+    let storage = storage.resolve()?;
+    let settings = imagestore::default_settings(&storage);
+    imagestore::open_service(&storage, settings)
+        .await
+        .with_context(|| format!("opening the catalog {}", storage.database_url))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    init_logs(config.log_format);
+    let running = imagestore::start(config, shutdown_signal()).await?;
+    if let Some(first) = &running.bootstrap {
+        // Printed once, on the first start with an empty catalog: the only time the
+        // token is visible. Not logged.
+        println!(
+            "{}",
+            json!({
+                "firstStart": "created environment 'default' and an admin key; keep the token, it is not shown again",
+                "environment": { "id": first.environment.id, "name": first.environment.name },
+                "key": { "id": first.key.id, "token": first.key.token, "scopes": ["admin"] },
+            })
+        );
+    }
+    tracing::info!(address = %running.local_addr, "imagestore listening");
+    running.wait().await;
+    Ok(())
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGESTORE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,161 @@
+//! The full decode that proves an upload's pixels are real.
+//!
+//! A header can claim anything, so every accepted image is decoded once,
+//! with the `image` crate's own limits set from [`MediaLimits`] as a second
+//! line of defence behind the header check. Animations are decoded frame by
+//! frame and each frame is dropped as soon as it has been produced, so the
+//! memory held at once is one canvas rather than the whole animation.
+
+use std::io::Cursor;
+
+use image::codecs::gif::GifDecoder;
+use image::codecs::webp::WebPDecoder;
+use image::error::ImageError;
+use image::{AnimationDecoder, DynamicImage, Frames, ImageDecoder};
+
+use super::sniff::limit;
+use super::{Header, ImageFormat, MediaError, MediaLimits};
+
+/// The worst-case bytes per pixel of a decoded image (RGBA, 32-bit float),
+/// used to turn the pixel limit into an allocation limit.
+const MAX_BYTES_PER_PIXEL: u64 = 16;
+
+/// What the decode produced.
+pub(crate) struct Decoded {
+    /// The pixels of a still TIFF, which is re-encoded from them; `None` for
+    /// every other format, whose pixels are dropped straight away.
+    pub pixels: Option<DynamicImage>,
+}
+
+/// Decodes every pixel of `data` once, failing with Malformed on any
+/// decoding error and with LimitExceeded past the frame limit.
+pub(crate) fn decode(
+    data: &[u8],
+    header: &Header,
+    limits: &MediaLimits,
+) -> Result<Decoded, MediaError> {
+    let format = header.format;
+    let image_limits = image_limits(limits);
+    match format {
+        ImageFormat::Gif => {
+            let mut decoder =
+                GifDecoder::new(Cursor::new(data)).map_err(|e| image_error(format, e))?;
+            prepare(&mut decoder, header, image_limits)?;
+            count_frames(decoder.into_frames(), header, limits)?;
+            Ok(Decoded { pixels: None })
+        }
+        ImageFormat::Webp => {
+            let mut decoder =
+                WebPDecoder::new(Cursor::new(data)).map_err(|e| image_error(format, e))?;
+            prepare(&mut decoder, header, image_limits)?;
+            // An animation is decoded frame by frame, even with a single
+            // frame, so that every frame's data is proven and limited.
+            if decoder.has_animation() {
+                count_frames(decoder.into_frames(), header, limits)?;
+            } else {
+                let pixels =
+                    DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+                drop(pixels);
+            }
+            Ok(Decoded { pixels: None })
+        }
+        _ => {
+            let mut reader =
+                image::ImageReader::with_format(Cursor::new(data), format.to_image_format());
+            reader.limits(image_limits.clone());
+            let mut decoder = reader.into_decoder().map_err(|e| image_error(format, e))?;
+            prepare(&mut decoder, header, image_limits)?;
+            let pixels = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+            let keep = format == ImageFormat::Tiff;
+            Ok(Decoded {
+                pixels: keep.then_some(pixels),
+            })
+        }
+    }
+}
+
+/// The decoder's own limits: the same width and height, and an allocation
+/// budget of the largest allowed frame at the widest pixel type.
+fn image_limits(limits: &MediaLimits) -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(limits.max_width);
+    l.max_image_height = Some(limits.max_height);
+    l.max_alloc = Some(limits.max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL));
+    l
+}
+
+/// Applies limits and cross-checks the decoder's idea of the size against
+/// our header parser, so a file cannot show one size to the limit check and
+/// another to the decoder.
+fn prepare(
+    decoder: &mut impl ImageDecoder,
+    header: &Header,
+    image_limits: image::Limits,
+) -> Result<(), MediaError> {
+    let format = header.format;
+    let budget = image_limits.max_alloc.unwrap_or(u64::MAX);
+    decoder
+        .set_limits(image_limits)
+        .map_err(|e| image_error(format, e))?;
+    if decoder.dimensions() != (header.width, header.height) {
+        return Err(MediaError::Malformed(format!(
+            "the {} file declares inconsistent dimensions",
+            format.name()
+        )));
+    }
+    if decoder.total_bytes() > budget {
+        return Err(limit(
+            "max_pixels",
+            format!(
+                "decoding this {} image needs more memory than the pixel limit allows",
+                format.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Pulls every frame through the decoder, dropping each one at once, and
+/// requires the count to match what the header walk found.
+fn count_frames(
+    frames: Frames<'_>,
+    header: &Header,
+    limits: &MediaLimits,
+) -> Result<(), MediaError> {
+    let format = header.format;
+    let mut count = 0u32;
+    for frame in frames {
+        let frame = frame.map_err(|e| image_error(format, e))?;
+        drop(frame);
+        count = count.saturating_add(1);
+        if count > limits.max_frames {
+            return Err(limit(
+                "max_frames",
+                format!("more than {} frames", limits.max_frames),
+            ));
+        }
+    }
+    if count != header.frames {
+        return Err(MediaError::Malformed(format!(
+            "the {} file has {count} decodable frames but declares {}",
+            format.name(),
+            header.frames
+        )));
+    }
+    Ok(())
+}
+
+/// Turns a decoder error into a short message without internal details.
+pub(crate) fn image_error(format: ImageFormat, err: ImageError) -> MediaError {
+    let name = format.name();
+    match err {
+        ImageError::Limits(_) => limit(
+            "max_pixels",
+            format!("decoding this {name} image needs more memory than the pixel limit allows"),
+        ),
+        ImageError::Unsupported(_) => MediaError::Malformed(format!(
+            "the {name} file uses a feature that is not supported"
+        )),
+        _ => MediaError::Malformed(format!("the {name} image data is truncated or corrupt")),
+    }
+}

@@ -1,0 +1,241 @@
+//! Image ingestion for imagestore: bytes in, facts and safe stored bytes out.
+//!
+//! An upload passes through [`ingest`], which detects the format from magic
+//! bytes, reads the header to refuse oversized images before any pixel memory
+//! is allocated, removes private metadata (GPS, camera, comments, XMP) while
+//! keeping what is needed to display the image correctly, and decodes every
+//! pixel of the result once to prove it is a real image. Everything here is
+//! pure and in-memory: no files, no async, no logging and no global state.
+//! Hostile input must never cause a panic, so all parsing uses checked
+//! arithmetic and bounds-checked slice access.
+
+pub mod metadata;
+pub mod sniff;
+
+mod decode;
+mod exif;
+mod gif;
+mod jpeg;
+mod webp;
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+
+/// The image formats the service accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+    Gif,
+    Webp,
+    Tiff,
+    Bmp,
+}
+
+impl ImageFormat {
+    /// Every accepted format, in the order they are listed to users.
+    pub const ALL: [ImageFormat; 6] = [
+        ImageFormat::Jpeg,
+        ImageFormat::Png,
+        ImageFormat::Gif,
+        ImageFormat::Webp,
+        ImageFormat::Tiff,
+        ImageFormat::Bmp,
+    ];
+
+    /// The canonical file extension, without a dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+            ImageFormat::Gif => "gif",
+            ImageFormat::Webp => "webp",
+            ImageFormat::Tiff => "tiff",
+            ImageFormat::Bmp => "bmp",
+        }
+    }
+
+    /// The MIME type to serve the stored bytes with.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Png => "image/png",
+            ImageFormat::Gif => "image/gif",
+            ImageFormat::Webp => "image/webp",
+            ImageFormat::Tiff => "image/tiff",
+            ImageFormat::Bmp => "image/bmp",
+        }
+    }
+
+    /// Parses an extension case-insensitively, accepting the common aliases
+    /// `jpeg` and `tif`. A leading dot is not accepted, so callers must strip it.
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        let lower = ext.to_ascii_lowercase();
+        match lower.as_str() {
+            "jpg" | "jpeg" => Some(ImageFormat::Jpeg),
+            "png" => Some(ImageFormat::Png),
+            "gif" => Some(ImageFormat::Gif),
+            "webp" => Some(ImageFormat::Webp),
+            "tif" | "tiff" => Some(ImageFormat::Tiff),
+            "bmp" => Some(ImageFormat::Bmp),
+            _ => None,
+        }
+    }
+
+    /// The human name used in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "JPEG",
+            ImageFormat::Png => "PNG",
+            ImageFormat::Gif => "GIF",
+            ImageFormat::Webp => "WebP",
+            ImageFormat::Tiff => "TIFF",
+            ImageFormat::Bmp => "BMP",
+        }
+    }
+
+    /// The matching format of the `image` crate, used to pick its decoder.
+    pub(crate) fn to_image_format(self) -> image::ImageFormat {
+        match self {
+            ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+            ImageFormat::Png => image::ImageFormat::Png,
+            ImageFormat::Gif => image::ImageFormat::Gif,
+            ImageFormat::Webp => image::ImageFormat::WebP,
+            ImageFormat::Tiff => image::ImageFormat::Tiff,
+            ImageFormat::Bmp => image::ImageFormat::Bmp,
+        }
+    }
+}
+
+/// Size limits applied before and during decoding.
+#[derive(Debug, Clone)]
+pub struct MediaLimits {
+    pub max_width: u32,
+    pub max_height: u32,
+    /// Width times height of one frame.
+    pub max_pixels: u64,
+    pub max_frames: u32,
+    /// Width times height times frames, which bounds the total decoding work
+    /// of an animation.
+    pub max_animation_pixels: u64,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        MediaLimits {
+            max_width: 10_000,
+            max_height: 10_000,
+            max_pixels: 40_000_000,
+            max_frames: 300,
+            max_animation_pixels: 100_000_000,
+        }
+    }
+}
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MediaError {
+    /// Not an image in an accepted format (SVG, HTML, text, PDF, unknown bytes, empty). Maps to HTTP 415.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Claims to be an accepted format but is truncated or corrupt. Maps to HTTP 400/422.
+    #[error("{0}")]
+    Malformed(String),
+    /// Dimensions/area/frames exceed a limit. `limit` is a stable snake_case name such as
+    /// "max_width", "max_height", "max_pixels", "max_frames", "max_animation_pixels". Maps to HTTP 422.
+    #[error("{message}")]
+    LimitExceeded {
+        limit: &'static str,
+        message: String,
+    },
+}
+
+impl MediaError {
+    /// Shorthand for a [`MediaError::Malformed`] with a message.
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
+        MediaError::Malformed(message.into())
+    }
+}
+
+/// What the header says, before any pixel is decoded. width/height are as stored (not oriented).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+}
+
+/// The result of a successful ingest.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub format: ImageFormat,
+    /// As displayed: EXIF orientation 5..=8 swaps width and height.
+    pub width: u32,
+    pub height: u32,
+    /// 1 for still images.
+    pub frames: u32,
+    /// EXIF orientation 1..=8 of the original (1 when absent or invalid).
+    pub orientation: u8,
+    /// What to store: the original with private metadata removed.
+    pub bytes: Bytes,
+}
+
+/// Runs the whole pipeline: detect, check the header against `limits`,
+/// strip metadata, decode every pixel once and verify the result.
+///
+/// The header check comes first so that a decompression bomb is refused
+/// before the decoder allocates anything. Stripping comes before the full
+/// decode because it is cheap and already refuses truncated files, and
+/// because decoding the stripped bytes proves that what we store, not just
+/// what we received, is a real image. TIFF is the exception: it is decoded
+/// first and re-encoded from its pixels.
+pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError> {
+    let format = sniff::detect_format(&data)?;
+    let header = sniff::read_header(&data, limits)?;
+    let orientation = metadata::orientation(format, &data);
+
+    let bytes = if format == ImageFormat::Tiff {
+        // TIFF keeps its metadata in the same IFD as the pixel layout, so it
+        // is rewritten from the decoded pixels rather than edited in place.
+        let pixels = decode::decode(&data, &header, limits)?
+            .pixels
+            .ok_or_else(|| MediaError::malformed("the TIFF image has no pixels"))?;
+        metadata::reencode_tiff(pixels, orientation)?
+    } else {
+        let stripped = metadata::strip(format, data, orientation)?;
+        decode::decode(&stripped, &header, limits)?;
+        stripped
+    };
+
+    let (width, height) = displayed_dimensions(header.width, header.height, orientation);
+    // A TIFF's pixels have been rotated, so its stored size is now the displayed size.
+    let expected_stored = if format == ImageFormat::Tiff {
+        (width, height)
+    } else {
+        (header.width, header.height)
+    };
+    metadata::verify_dimensions(format, &bytes, expected_stored)?;
+
+    Ok(Ingested {
+        format,
+        width,
+        height,
+        frames: header.frames,
+        orientation,
+        bytes,
+    })
+}
+
+/// Orientations 5 to 8 include a quarter turn, which swaps the axes.
+fn displayed_dimensions(width: u32, height: u32, orientation: u8) -> (u32, u32) {
+    if (5..=8).contains(&orientation) {
+        (height, width)
+    } else {
+        (width, height)
+    }
+}

@@ -1,0 +1,162 @@
+//! Upload, in the order that makes it crash-safe:
+//!
+//! 1. the body is streamed to a temp file in the data directory, counted as it arrives
+//!    (over the limit: 413, and the temp file is gone);
+//! 2. on the bounded processing pool, the format is sniffed and the header checked against
+//!    the limits before any pixel is decoded, then the image is decoded once to prove it is
+//!    real and its private metadata is stripped (`media::ingest`);
+//! 3. the stored bytes are written durably to the blob store;
+//! 4. the catalog row is committed, and only then is the upload acknowledged.
+//!
+//! A crash before 4 leaves at most an orphan blob, which the sweeper removes after its
+//! grace period; a row never exists without its blob, and a blob is never torn.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::Service;
+use crate::domain::{Image, NewImage, Principal, Scope, Subject, random_hex};
+use crate::error::{Error, Result};
+use crate::media;
+use crate::storage::BlobStore;
+
+/// What the client said about an upload besides its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct UploadRequest {
+    /// Already sanitized (see `domain::sanitize_filename`).
+    pub filename: Option<String>,
+    pub subject: Option<Subject>,
+}
+
+impl Service {
+    /// Validates, stores and records one image, returning it once it is durable.
+    pub async fn upload<S>(
+        &self,
+        principal: &Principal,
+        environment_id: Uuid,
+        request: UploadRequest,
+        body: S,
+    ) -> Result<Image>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin + Send,
+    {
+        principal.require(environment_id, Scope::ImagesWrite)?;
+        let outcome = self.store_upload(environment_id, request, body).await;
+        match &outcome {
+            Ok(image) => {
+                metrics::counter!("imagestore_uploads_total").increment(1);
+                metrics::counter!("imagestore_upload_bytes_total").increment(image.byte_size);
+            }
+            Err(error) => {
+                metrics::counter!("imagestore_upload_rejections_total", "reason" => error.reason())
+                    .increment(1);
+            }
+        }
+        outcome
+    }
+
+    async fn store_upload<S>(
+        &self,
+        environment_id: Uuid,
+        request: UploadRequest,
+        body: S,
+    ) -> Result<Image>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin + Send,
+    {
+        let spooled = spool(
+            &self.settings.temp_dir,
+            self.settings.max_upload_bytes,
+            body,
+        )
+        .await?;
+        let limits = self.settings.media.clone();
+        let path = spooled.path().to_path_buf();
+        let (ingested, content_hash) = self
+            .processing
+            .run(move || {
+                let data = std::fs::read(&path)
+                    .map_err(|e| Error::Internal(format!("reading the spooled upload: {e}")))?;
+                let ingested = media::ingest(Bytes::from(data), &limits)?;
+                let hash = blake3::hash(&ingested.bytes).to_hex().to_string();
+                Ok((ingested, hash))
+            })
+            .await?;
+        drop(spooled);
+
+        let id = Uuid::new_v4();
+        let blob_key = BlobStore::key(environment_id, id, "original");
+        let byte_size = ingested.bytes.len() as u64;
+        self.blobs.put(&blob_key, ingested.bytes).await?;
+        let new = NewImage {
+            id,
+            environment_id,
+            subject: request.subject,
+            filename: request.filename,
+            format: ingested.format,
+            byte_size,
+            width: ingested.width,
+            height: ingested.height,
+            frames: ingested.frames,
+            content_hash,
+            serve_key: random_hex(16)?,
+            blob_key: blob_key.clone(),
+            created_at: Utc::now(),
+        };
+        match self.catalog.insert_image(&new).await {
+            Ok(image) => Ok(image),
+            Err(error) => {
+                // The row is the commit point: without it the blob is an orphan. Remove it
+                // now if we can; the sweeper gets it otherwise.
+                if let Err(cleanup) = self.blobs.delete(&blob_key).await {
+                    tracing::warn!(%blob_key, error = %cleanup, "orphan blob left for the sweeper");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Streams a body into a new temp file, refusing it as soon as it passes `limit` bytes.
+async fn spool<S>(dir: &Path, limit: u64, mut body: S) -> Result<tempfile::NamedTempFile>
+where
+    S: Stream<Item = Result<Bytes>> + Unpin + Send,
+{
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    let temp = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::Internal(format!("cannot create a temp file: {e}")))?;
+    let std_file = temp
+        .reopen()
+        .map_err(|e| Error::Internal(format!("cannot open the temp file: {e}")))?;
+    let mut file =
+        tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(std_file));
+    let mut received: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        received = received.saturating_add(chunk.len() as u64);
+        if received > limit {
+            return Err(Error::PayloadTooLarge { limit });
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))?;
+    if received == 0 {
+        return Err(Error::UnsupportedMedia(
+            "the body is empty; send the image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP)".into(),
+        ));
+    }
+    Ok(temp)
+}

@@ -1,0 +1,221 @@
+//! The use cases: upload, describe, list, delete and serve images; create environments
+//! and keys. This is the only place that orders blob writes against catalog commits, and
+//! the only place that checks a principal against what it asks for. It knows nothing of
+//! HTTP: the edge parses a request, calls one method here, and renders the result.
+
+mod ingest;
+mod processing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+pub use ingest::UploadRequest;
+pub use processing::Processing;
+
+use crate::auth;
+use crate::domain::{Credential, Environment, Image, Page, Principal, Scope, Subject};
+use crate::error::{Error, Result};
+use crate::media::MediaLimits;
+use crate::storage::blobs::BlobRead;
+use crate::storage::{BlobStore, Catalog};
+
+/// The knobs the use cases need, taken from `Config`.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub temp_dir: PathBuf,
+    pub max_upload_bytes: u64,
+    pub media: MediaLimits,
+    pub workers: usize,
+    pub queue: usize,
+    pub orphan_grace: Duration,
+}
+
+pub struct Service {
+    pub(crate) catalog: Catalog,
+    pub(crate) blobs: BlobStore,
+    pub(crate) settings: ServiceSettings,
+    processing: Processing,
+}
+
+/// A created key: the only moment its token is visible.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub token: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// What `bootstrap` made on an empty catalog.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub environment: Environment,
+    pub key: CreatedKey,
+}
+
+/// Largest page a listing returns.
+pub const MAX_PAGE: u32 = 1000;
+
+impl Service {
+    pub fn new(catalog: Catalog, blobs: BlobStore, settings: ServiceSettings) -> Arc<Service> {
+        let processing = Processing::new(settings.workers, settings.queue);
+        Arc::new(Service {
+            catalog,
+            blobs,
+            settings,
+            processing,
+        })
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        auth::authenticate(&self.catalog, token).await
+    }
+
+    pub async fn create_environment(&self, name: &str) -> Result<Environment> {
+        let environment = new_environment(name)?;
+        self.catalog.insert_environment(&environment).await?;
+        Ok(environment)
+    }
+
+    pub async fn create_key(&self, environment_id: Uuid, scopes: Vec<Scope>) -> Result<CreatedKey> {
+        if self.catalog.environment(environment_id).await?.is_none() {
+            return Err(Error::NotFound("environment"));
+        }
+        let id = Uuid::new_v4();
+        let minted = auth::mint_token(id)?;
+        self.catalog
+            .insert_credential(&Credential {
+                id,
+                environment_id,
+                scopes: scopes.clone(),
+                secret_hash: minted.secret_hash,
+                created_at: Utc::now(),
+            })
+            .await?;
+        Ok(CreatedKey {
+            id,
+            environment_id,
+            token: minted.token,
+            scopes,
+        })
+    }
+
+    /// On an empty catalog, creates the `default` environment and an admin key so that a
+    /// newcomer can upload at once. Returns None when the catalog already had data.
+    pub async fn bootstrap(&self) -> Result<Option<Bootstrap>> {
+        let environment = new_environment("default")?;
+        if !self.catalog.insert_first_environment(&environment).await? {
+            return Ok(None);
+        }
+        let key = self.create_key(environment.id, vec![Scope::Admin]).await?;
+        Ok(Some(Bootstrap { environment, key }))
+    }
+
+    pub async fn image(
+        &self,
+        principal: &Principal,
+        environment_id: Uuid,
+        id: Uuid,
+    ) -> Result<Image> {
+        principal.require(environment_id, Scope::ImagesRead)?;
+        self.catalog
+            .image(environment_id, id)
+            .await?
+            .ok_or(Error::NotFound("image"))
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        environment_id: Uuid,
+        subject: Option<&Subject>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Image>> {
+        principal.require(environment_id, Scope::ImagesRead)?;
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::InvalidInput {
+                target: "limit",
+                message: format!("limit must be between 1 and {MAX_PAGE}"),
+            });
+        }
+        self.catalog
+            .list_images(environment_id, subject, after, limit)
+            .await
+    }
+
+    /// Removes the row first (the commit point), then the bytes; bytes a failure leaves
+    /// behind are orphans for the sweeper.
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        environment_id: Uuid,
+        id: Uuid,
+    ) -> Result<()> {
+        principal.require(environment_id, Scope::ImagesWrite)?;
+        let image = self
+            .catalog
+            .delete_image(environment_id, id)
+            .await?
+            .ok_or(Error::NotFound("image"))?;
+        if let Err(error) = self.blobs.delete(&image.blob_key).await {
+            tracing::warn!(blob_key = %image.blob_key, %error, "blob left for the sweeper");
+        }
+        Ok(())
+    }
+
+    /// Looks up an image by its public href parts. The serve key is compared in constant
+    /// time; any mismatch is indistinguishable from a missing image.
+    pub async fn published_image(
+        &self,
+        environment_id: Uuid,
+        id: Uuid,
+        serve_key: &str,
+    ) -> Result<Image> {
+        let image = self
+            .catalog
+            .image(environment_id, id)
+            .await?
+            .ok_or(Error::NotFound("image"))?;
+        if bool::from(image.serve_key.as_bytes().ct_eq(serve_key.as_bytes())) {
+            Ok(image)
+        } else {
+            Err(Error::NotFound("image"))
+        }
+    }
+
+    /// Opens an image's stored bytes, or a range of them.
+    pub async fn open_original(
+        &self,
+        image: &Image,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<BlobRead> {
+        self.blobs.get(&image.blob_key, range).await
+    }
+
+    /// Readiness: both engines answer.
+    pub async fn check_ready(&self) -> Result<()> {
+        self.catalog.ping().await?;
+        self.blobs.ping().await
+    }
+}
+
+fn new_environment(name: &str) -> Result<Environment> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput {
+            target: "name",
+            message: "an environment name must be 1 to 200 printable characters".into(),
+        });
+    }
+    Ok(Environment {
+        id: Uuid::new_v4(),
+        name: name.to_string(),
+        created_at: Utc::now(),
+    })
+}

@@ -1,0 +1,286 @@
+//! The catalog: environments, credentials and image rows, in SQLite (WAL mode,
+//! `synchronous=FULL`, so that a committed row survives a power cut). This is the only
+//! file that writes SQL. Each method is one statement, so each is its own transaction:
+//! an image row is committed in one INSERT after its blob is durable.
+//!
+//! Ids are stored as UUID text and times as UTC milliseconds, the shapes the PostgreSQL
+//! catalog of the scale-out mode will share.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use uuid::Uuid;
+
+use crate::domain::{Credential, Environment, Image, NewImage, Page, Scope, Subject};
+use crate::error::{Error, Result};
+use crate::media::ImageFormat;
+
+#[derive(Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+}
+
+/// The columns of an image row, in the order `image_from_row` reads them; a macro so that
+/// every statement stays a compile-time constant (sqlx refuses runtime-built SQL).
+macro_rules! image_columns {
+    () => {
+        "number, id, environment_id, subject, filename, format, byte_size, width, height, \
+         frames, content_hash, serve_key, blob_key, created_at, updated_at"
+    };
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at a `sqlite:` URL and applies migrations.
+    pub async fn open(url: &str) -> Result<Catalog> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(parent) = options.get_filename().parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::Catalog(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Catalog(format!("migration failed: {e}")))?;
+        Ok(Catalog { pool })
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Creates the environment only if the catalog has none yet; true when it did. One
+    /// statement, so two servers starting together cannot both bootstrap.
+    pub async fn insert_first_environment(&self, env: &Environment) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO environments (id, name, created_at) \
+             SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM environments)",
+        )
+        .bind(env.id.to_string())
+        .bind(&env.name)
+        .bind(env.created_at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_environment(&self, env: &Environment) -> Result<()> {
+        sqlx::query("INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(env.id.to_string())
+            .bind(&env.name)
+            .bind(env.created_at.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn environment(&self, id: Uuid) -> Result<Option<Environment>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM environments WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Environment {
+                id: uuid_column(&row, "id")?,
+                name: row.try_get("name")?,
+                created_at: time_column(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn insert_credential(&self, credential: &Credential) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credentials (id, environment_id, scopes, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(credential.id.to_string())
+        .bind(credential.environment_id.to_string())
+        .bind(Scope::join(&credential.scopes))
+        .bind(&credential.secret_hash)
+        .bind(credential.created_at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn credential(&self, id: Uuid) -> Result<Option<Credential>> {
+        let row = sqlx::query(
+            "SELECT id, environment_id, scopes, secret_hash, created_at \
+             FROM credentials WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let scopes: String = row.try_get("scopes")?;
+            Ok(Credential {
+                id: uuid_column(&row, "id")?,
+                environment_id: uuid_column(&row, "environment_id")?,
+                scopes: Scope::parse_list(&scopes)
+                    .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,
+                secret_hash: row.try_get("secret_hash")?,
+                created_at: time_column(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records an image whose blob is already durable; returns it with its number.
+    pub async fn insert_image(&self, image: &NewImage) -> Result<Image> {
+        let created = image.created_at.timestamp_millis();
+        let row = sqlx::query(concat!(
+            "INSERT INTO images (id, environment_id, subject, filename, format, byte_size, \
+             width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             RETURNING ",
+            image_columns!()
+        ))
+        .bind(image.id.to_string())
+        .bind(image.environment_id.to_string())
+        .bind(image.subject.as_ref().map(Subject::as_str))
+        .bind(image.filename.as_deref())
+        .bind(image.format.extension())
+        .bind(i64::try_from(image.byte_size).unwrap_or(i64::MAX))
+        .bind(i64::from(image.width))
+        .bind(i64::from(image.height))
+        .bind(i64::from(image.frames))
+        .bind(&image.content_hash)
+        .bind(&image.serve_key)
+        .bind(&image.blob_key)
+        .bind(created)
+        .bind(created)
+        .fetch_one(&self.pool)
+        .await?;
+        image_from_row(&row)
+    }
+
+    pub async fn image(&self, environment_id: Uuid, id: Uuid) -> Result<Option<Image>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            image_columns!(),
+            " FROM images WHERE environment_id = $1 AND id = $2"
+        ))
+        .bind(environment_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(image_from_row).transpose()
+    }
+
+    /// One page of an environment's images in upload order, optionally of one subject.
+    pub async fn list_images(
+        &self,
+        environment_id: Uuid,
+        subject: Option<&Subject>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Image>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            image_columns!(),
+            " FROM images \
+             WHERE environment_id = $1 AND ($2 IS NULL OR subject = $2) AND number > $3 \
+             ORDER BY number LIMIT $4"
+        ))
+        .bind(environment_id.to_string())
+        .bind(subject.map(Subject::as_str))
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = rows
+            .iter()
+            .map(image_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|image| image.number)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Removes the row and returns it, so the caller can remove its blob afterwards.
+    pub async fn delete_image(&self, environment_id: Uuid, id: Uuid) -> Result<Option<Image>> {
+        let row = sqlx::query(concat!(
+            "DELETE FROM images WHERE environment_id = $1 AND id = $2 RETURNING ",
+            image_columns!()
+        ))
+        .bind(environment_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(image_from_row).transpose()
+    }
+
+    /// Whether any row still points at this blob key (the sweeper's question).
+    pub async fn blob_is_referenced(&self, blob_key: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM images WHERE blob_key = $1")
+            .bind(blob_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+fn uuid_column(row: &SqliteRow, column: &str) -> Result<Uuid> {
+    let text: String = row.try_get(column)?;
+    Uuid::parse_str(&text).map_err(|e| Error::Catalog(format!("{column} is not a UUID: {e}")))
+}
+
+fn time_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+    let millis: i64 = row.try_get(column)?;
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
+}
+
+fn u32_column(row: &SqliteRow, column: &str) -> Result<u32> {
+    let value: i64 = row.try_get(column)?;
+    u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
+}
+
+fn image_from_row(row: &SqliteRow) -> Result<Image> {
+    let format: String = row.try_get("format")?;
+    let subject: Option<String> = row.try_get("subject")?;
+    let byte_size: i64 = row.try_get("byte_size")?;
+    Ok(Image {
+        id: uuid_column(row, "id")?,
+        number: row.try_get("number")?,
+        environment_id: uuid_column(row, "environment_id")?,
+        subject: subject
+            .map(|s| Subject::parse(&s))
+            .transpose()
+            .map_err(|e| Error::Catalog(format!("stored subject: {e}")))?,
+        filename: row.try_get("filename")?,
+        format: ImageFormat::from_extension(&format)
+            .ok_or_else(|| Error::Catalog(format!("unknown stored format {format:?}")))?,
+        byte_size: u64::try_from(byte_size).unwrap_or(0),
+        width: u32_column(row, "width")?,
+        height: u32_column(row, "height")?,
+        frames: u32_column(row, "frames")?,
+        content_hash: row.try_get("content_hash")?,
+        serve_key: row.try_get("serve_key")?,
+        blob_key: row.try_get("blob_key")?,
+        created_at: time_column(row, "created_at")?,
+        updated_at: time_column(row, "updated_at")?,
+    })
+}

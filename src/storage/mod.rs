@@ -1,0 +1,9 @@
+//! Where state lives: the catalog (rows, the commit point) and the blob store (bytes).
+//! Only this module knows SQL and object keys; the service decides the order in which
+//! they are written.
+
+pub mod blobs;
+pub mod catalog;
+
+pub use blobs::BlobStore;
+pub use catalog::Catalog;

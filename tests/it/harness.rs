@@ -1,0 +1,220 @@
+//! Starts the real server in-process on 127.0.0.1:0 over a temp data directory and talks
+//! HTTP to it, as a client would. Also builds the inputs tests need: corpus files and
+//! hostile images made on the spot.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use imagestore::Running;
+use imagestore::config::ServeArgs;
+use imagestore::domain::Scope;
+use reqwest::Client;
+use serde_json::Value;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/");
+
+pub fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(CORPUS).join(name)).unwrap_or_else(|e| panic!("corpus/{name}: {e}"))
+}
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub env: Uuid,
+    /// The admin token made on first start.
+    pub token: String,
+    pub dir: TempDir,
+    pub client: Client,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(&[]).await
+    }
+
+    /// Starts with extra `serve` flags, such as `["--max-upload-bytes", "1000"]`.
+    pub async fn start_with(flags: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (running, base) = launch(dir.path(), flags).await;
+        let first = running.bootstrap.clone().expect("first start bootstraps");
+        TestServer {
+            base,
+            env: first.environment.id,
+            token: first.key.token,
+            dir,
+            client: Client::new(),
+            running: Some(running),
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let (running, base) = launch(self.dir.path(), &[]).await;
+        assert!(
+            running.bootstrap.is_none(),
+            "a restart must not bootstrap again"
+        );
+        self.base = base;
+        self.running = Some(running);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn images_url(&self) -> String {
+        self.url(&format!("/v1/environments/{}/images", self.env))
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    /// A key with the given scopes in the given environment (made through the service).
+    pub async fn key(&self, env: Uuid, scopes: &[Scope]) -> String {
+        let service = &self.running.as_ref().unwrap().service;
+        service
+            .create_key(env, scopes.to_vec())
+            .await
+            .unwrap()
+            .token
+    }
+
+    pub fn service(&self) -> std::sync::Arc<imagestore::service::Service> {
+        self.running.as_ref().unwrap().service.clone()
+    }
+
+    /// A second environment with an admin key, to attack the first one from.
+    pub async fn other_environment(&self) -> (Uuid, String) {
+        let service = &self.running.as_ref().unwrap().service;
+        let env = service.create_environment("other").await.unwrap().id;
+        (env, self.key(env, &[Scope::Admin]).await)
+    }
+
+    /// Uploads raw bytes with the admin key; returns status and JSON body.
+    pub async fn upload(&self, bytes: Vec<u8>, content_type: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.images_url())
+            .bearer_auth(&self.token)
+            .header("Content-Type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads and insists on success; returns the image JSON.
+    pub async fn upload_ok(&self, name: &str) -> Value {
+        let (status, body) = self.upload(corpus(name), "application/octet-stream").await;
+        assert_eq!(status, 201, "{name}: {body}");
+        body
+    }
+
+    pub async fn get_bytes(&self, href: &str) -> (u16, Vec<u8>) {
+        let response = self.client.get(href).send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+
+    /// Every file under the blob directory.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out)
+                } else {
+                    out.push(path)
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.blob_dir(), &mut out);
+        out
+    }
+}
+
+async fn launch(dir: &Path, flags: &[&str]) -> (Running, String) {
+    let data_dir = dir.to_str().unwrap();
+    let mut argv = vec![
+        "serve",
+        "--data-dir",
+        data_dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--gc-interval",
+        "0",
+    ];
+    argv.extend_from_slice(flags);
+    let config = Args::try_parse_from(argv).unwrap().serve.resolve().unwrap();
+    let running = imagestore::start(config, std::future::pending())
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.local_addr);
+    (running, base)
+}
+
+/// Asserts the PingOne error shape and returns its code.
+pub fn assert_error_shape(body: &Value) -> String {
+    let id = body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {body}"));
+    Uuid::parse_str(id).unwrap_or_else(|_| panic!("id is not a UUID in {body}"));
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message in {body}"
+    );
+    body["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"))
+        .to_string()
+}
+
+/// A PNG header whose IHDR claims `width`×`height`, with a valid CRC, and no pixels.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Decodes bytes to RGBA pixels (first frame), for comparing what was stored.
+pub fn pixels(bytes: &[u8]) -> image::RgbaImage {
+    image::load_from_memory(bytes).unwrap().to_rgba8()
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary: every test starts the real server (in-process on
+//! 127.0.0.1:0, or the built binary where the process itself is under test) and talks
+//! HTTP to it.
+
+mod access;
+mod harness;
+mod hostile;
+mod lifecycle;
+mod ops;
+mod process;
+mod serving;
+mod upload;

@@ -1,0 +1,249 @@
+//! The built binary as an operator runs it: first start, the admin commands while a server
+//! runs, graceful shutdown on SIGTERM in the middle of an upload, logs without secrets,
+//! and slow clients cut off.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::corpus;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imagestore");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Served {
+    child: Child,
+    base: String,
+    first_start: Value,
+    dir: tempfile::TempDir,
+}
+
+/// Starts `imagestore serve` on a fresh data dir and reads its first-start banner.
+fn serve(extra: &[&str], log_level: &str) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &listen,
+        ])
+        .args(extra)
+        .env("IMAGESTORE_LOG", log_level)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let first_start: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let base = format!("http://{listen}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served {
+        child,
+        base,
+        first_start,
+        dir,
+    }
+}
+
+fn sigterm(child: &Child) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to a child process we own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+}
+
+fn stderr_of(mut child: Child) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    err
+}
+
+#[tokio::test]
+async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_server() {
+    let mut served = serve(&[], "info");
+    let env = served.first_start["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = served.first_start["key"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(served.first_start["environment"]["name"], "default");
+    let client = reqwest::Client::new();
+    let list = format!("{}/v1/environments/{env}/images", served.base);
+    assert_eq!(
+        client
+            .get(&list)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let data_dir = served.dir.path().to_str().unwrap().to_string();
+    let run = |args: &[&str]| -> Value {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--data-dir", &data_dir])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1, "one JSON object expected: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let created = run(&["environment", "create", "--name", "acme"]);
+    assert_eq!(created["name"], "acme");
+    let acme = created["id"].as_str().unwrap().to_string();
+    let key = run(&[
+        "key",
+        "create",
+        "--environment",
+        &acme,
+        "--scopes",
+        "images:read,images:write",
+    ]);
+    assert_eq!(
+        key["scopes"],
+        serde_json::json!(["images:read", "images:write"])
+    );
+    let token = key["token"].as_str().unwrap();
+    let acme_images = format!("{}/v1/environments/{acme}/images", served.base);
+    let upload = client
+        .post(&acme_images)
+        .bearer_auth(token)
+        .body(corpus("avatar.gif"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201);
+    // The new key belongs to acme only.
+    assert_eq!(
+        client
+            .get(&list)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let bad = Command::new(BIN)
+        .args(["key", "create", "--environment", &acme, "--scopes", "root"])
+        .args(["--data-dir", &data_dir])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    sigterm(&served.child);
+    assert!(served.child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_upload_in_flight_finish() {
+    let served = serve(&[], "info");
+    let env = served.first_start["environment"]["id"].as_str().unwrap();
+    let token = served.first_start["key"]["token"].as_str().unwrap();
+    let body = corpus("photo-2560x1600.jpg");
+    let address = served.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/environments/{env}/images HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&served.child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(&body[body.len() / 2..]).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let mut child = served.child;
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn tokens_never_reach_the_logs() {
+    let served = serve(&[], "debug");
+    let env = served.first_start["environment"]["id"].as_str().unwrap();
+    let token = served.first_start["key"]["token"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/v1/environments/{env}/images?apiKey={token}",
+        served.base
+    );
+    client.get(&url).bearer_auth(token).send().await.unwrap();
+    client
+        .get(&url)
+        .basic_auth("x", Some(token))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(&url)
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    sigterm(&served.child);
+    let logs = stderr_of(served.child);
+    assert!(logs.contains("request"), "debug logs expected: {logs}");
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(
+        !logs.contains(secret),
+        "a token leaked into the logs:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_dribbles_its_headers_is_cut_off() {
+    let served = serve(&["--header-timeout", "1"], "info");
+    let address = served.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    sigterm(&served.child);
+    let _ = stderr_of(served.child);
+}
