@@ -247,3 +247,207 @@ async fn a_client_that_dribbles_its_headers_is_cut_off() {
     sigterm(&served.child);
     let _ = stderr_of(served.child);
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_is_refused_and_nothing_is_stored() {
+    let served = serve(&["--body-timeout", "1"], "info");
+    let env = served.first_start["environment"]["id"].as_str().unwrap();
+    let token = served.first_start["key"]["token"].as_str().unwrap();
+    let address = served.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/environments/{env}/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&corpus("avatar-400.jpg")[..1000])
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "a stalled body kept the connection for 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{}/v1/environments/{env}/images", served.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["count"], 0);
+    sigterm(&served.child);
+    let _ = stderr_of(served.child);
+}
+
+#[tokio::test]
+async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
+    let mut served = serve(&[], "info");
+    let env = served.first_start["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = served.first_start["key"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = reqwest::Client::new();
+    let images = format!("{}/v1/environments/{env}/images", served.base);
+    let kept: Value = client
+        .post(&images)
+        .bearer_auth(&token)
+        .body(corpus("logo.png"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Half an upload, then SIGKILL: no shutdown code runs.
+    let address = served.base.trim_start_matches("http://").to_string();
+    let body = corpus("photo-1920x1280.jpg");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/environments/{env}/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let spool = served.dir.path().join("tmp");
+    assert!(std::fs::read_dir(&spool).unwrap().count() <= 1);
+
+    // The sweep (with no grace) removes the dead upload's temp file; the kept image stays.
+    let data_dir = served.dir.path().to_str().unwrap();
+    let out = Command::new(BIN)
+        .args(["gc", "--grace-secs", "0", "--data-dir", data_dir])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["orphansRemoved"], 0, "{report}");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+
+    // After a restart, exactly the acknowledged image is there, bytes intact.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir", data_dir, "--listen", &listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let images = format!("http://{listen}/v1/environments/{env}/images");
+    let listed: Value = client
+        .get(&images)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["_embedded"]["images"][0]["id"], kept["id"]);
+    let href = listed["_embedded"]["images"][0]["targets"]["original"]["href"]
+        .as_str()
+        .unwrap();
+    let bytes = client
+        .get(href)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().as_str(),
+        kept["contentHash"].as_str().unwrap()
+    );
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    // Nothing was printed on the second start: the first-start key is shown once.
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_hrefs_use_the_public_url() {
+    let served = serve(
+        &[
+            "--log-format",
+            "json",
+            "--public-url",
+            "https://img.example.com/",
+        ],
+        "info",
+    );
+    let env = served.first_start["environment"]["id"].as_str().unwrap();
+    let token = served.first_start["key"]["token"].as_str().unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/environments/{env}/images", served.base))
+        .bearer_auth(token)
+        .body(b"not an image".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let ok: Value = reqwest::Client::new()
+        .post(format!("{}/v1/environments/{env}/images", served.base))
+        .bearer_auth(token)
+        .body(corpus("avatar.gif"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let href = ok["targets"]["original"]["href"].as_str().unwrap();
+    assert!(
+        href.starts_with(&format!("https://img.example.com/images/{env}/")),
+        "{href}"
+    );
+    assert!(
+        ok["_links"]["self"]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://img.example.com/v1/")
+    );
+    sigterm(&served.child);
+    let logs = stderr_of(served.child);
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.to_string().contains(&request_id)),
+        "request id not logged:\n{logs}"
+    );
+}
