@@ -53,18 +53,23 @@ fn serve(extra: &[&str], log_level: &str) -> Served {
     let first_start: Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     let base = format!("http://{listen}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&listen).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(&listen);
     Served {
         child,
         base,
         first_start,
         dir,
     }
+}
+
+fn wait_for_port(listen: &str) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(listen).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {listen}");
 }
 
 fn sigterm(child: &Child) {
@@ -348,12 +353,7 @@ async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&listen).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(&listen);
     let images = format!("http://{listen}/v1/environments/{env}/images");
     let listed: Value = client
         .get(&images)
