@@ -59,6 +59,9 @@ pub struct ServeArgs {
         default_value_t = 100_000_000
     )]
     pub max_animation_pixels: u64,
+    /// Largest width or height of a rendition, in pixels.
+    #[arg(long, env = "IMAGESTORE_MAX_OUTPUT_SIDE", default_value_t = 4096)]
+    pub max_output_side: u32,
     /// Images decoded at once (a bounded blocking pool). Defaults to the number of cores.
     #[arg(long, env = "IMAGESTORE_WORKERS")]
     pub workers: Option<usize>,
@@ -87,6 +90,16 @@ pub struct ServeArgs {
         default_value_t = 120
     )]
     pub request_timeout_secs: u64,
+    /// Seconds an unclaimed dropbox upload is kept.
+    #[arg(
+        long = "dropbox-ttl",
+        env = "IMAGESTORE_DROPBOX_TTL",
+        default_value_t = 3600
+    )]
+    pub dropbox_ttl_secs: u64,
+    /// Seconds a browser session lasts.
+    #[arg(long = "session-ttl", env = "IMAGESTORE_SESSION_TTL", default_value_t = 8 * 3600)]
+    pub session_ttl_secs: u64,
     /// Seconds an unreferenced blob is kept before the sweeper may remove it.
     #[arg(
         long = "orphan-grace",
@@ -138,11 +151,14 @@ pub struct Config {
     pub public_url: String,
     pub max_upload_bytes: u64,
     pub media: MediaLimits,
+    pub max_output_side: u32,
     pub workers: usize,
     pub queue: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub request_timeout: Duration,
+    pub dropbox_ttl: Duration,
+    pub session_ttl: Duration,
     pub orphan_grace: Duration,
     pub gc_interval: Option<Duration>,
     pub shutdown_grace: Duration,
@@ -205,9 +221,12 @@ impl ServeArgs {
             ("--max-pixels", self.max_pixels),
             ("--max-frames", u64::from(self.max_frames)),
             ("--max-animation-pixels", self.max_animation_pixels),
+            ("--max-output-side", u64::from(self.max_output_side)),
             ("--header-timeout", self.header_timeout_secs),
             ("--body-timeout", self.body_timeout_secs),
             ("--request-timeout", self.request_timeout_secs),
+            ("--dropbox-ttl", self.dropbox_ttl_secs),
+            ("--session-ttl", self.session_ttl_secs),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError(format!("{name} must be greater than 0")));
@@ -229,11 +248,14 @@ impl ServeArgs {
                 max_frames: self.max_frames,
                 max_animation_pixels: self.max_animation_pixels,
             },
+            max_output_side: self.max_output_side,
             workers,
             queue: self.queue,
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            dropbox_ttl: Duration::from_secs(self.dropbox_ttl_secs),
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
             orphan_grace: Duration::from_secs(self.orphan_grace_secs),
             gc_interval: (self.gc_interval_secs > 0)
                 .then(|| Duration::from_secs(self.gc_interval_secs)),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::media::ImageFormat;
+use crate::media::transform::{Crop, Fit, OutputFormat};
 
 /// A tenant. Every row, blob key and credential belongs to exactly one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +165,109 @@ pub struct Image {
     pub blob_key: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Absent only for images stored before placeholders existed.
+    pub placeholder: Option<Placeholder>,
+    /// Set while the image is an unclaimed dropbox item, which vanishes at that time.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A rectangle (displayed coordinates) every rendition is cut from first.
+    pub crop: Option<Crop>,
+}
+
+/// What a page paints before the image arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// ThumbHash bytes, standard base64.
+    pub thumbhash: String,
+    /// `#rrggbb`.
+    pub dominant_color: String,
+}
+
+/// The output format of a rendition: fixed, or negotiated from `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormatChoice {
+    Fixed(OutputFormat),
+    /// AVIF, then WebP, then the source's own format, as the client accepts.
+    Auto,
+}
+
+impl FormatChoice {
+    pub fn parse(text: &str) -> Option<FormatChoice> {
+        if text.eq_ignore_ascii_case("auto") {
+            Some(FormatChoice::Auto)
+        } else {
+            OutputFormat::from_name(text).map(FormatChoice::Fixed)
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormatChoice::Fixed(format) => format.extension(),
+            FormatChoice::Auto => "auto",
+        }
+    }
+}
+
+/// The name of a fit in URLs, JSON and the catalog.
+pub fn fit_name(fit: Fit) -> &'static str {
+    match fit {
+        Fit::Inside => "inside",
+        Fit::Cover => "cover",
+        Fit::Contain => "contain",
+        Fit::Fill => "fill",
+    }
+}
+
+/// The fit a name stands for, case-insensitively.
+pub fn parse_fit(text: &str) -> Option<Fit> {
+    [Fit::Inside, Fit::Cover, Fit::Contain, Fit::Fill]
+        .into_iter()
+        .find(|fit| fit_name(*fit).eq_ignore_ascii_case(text))
+}
+
+/// A named rendition an environment defines once and every image then offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    pub name: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fit: Fit,
+    /// None: the source's own format.
+    pub format: Option<FormatChoice>,
+    pub quality: u8,
+    /// Rendered at upload rather than on first request.
+    pub eager: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Preset {
+    /// 1–64 characters: a letter, then letters, digits, `-`; not `original`. Names appear in
+    /// hrefs (`…_{name}.{ext}`), so no `_`, `.` or `/`.
+    pub fn validate_name(name: &str) -> Result<(), Error> {
+        let ok = (1..=64).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && name != "original";
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput {
+                target: "name",
+                message: "a preset name is 1 to 64 letters, digits or '-', starts with a letter, \
+                          and is not 'original'"
+                    .into(),
+            })
+        }
+    }
+}
+
+/// A secret that signs rendition URLs of one environment.
+#[derive(Debug, Clone)]
+pub struct SigningSecret {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// An image about to be recorded; the catalog assigns its number.
@@ -182,6 +286,38 @@ pub struct NewImage {
     pub serve_key: String,
     pub blob_key: String,
     pub created_at: DateTime<Utc>,
+    pub placeholder: Option<Placeholder>,
+    /// Some: a dropbox item, held until then unless claimed.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A browser session: made from a credential, carried by a cookie, and guarded against
+/// cross-site requests by a CSRF token that state-changing requests must echo.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub principal: Principal,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One target of an image registered by reference: its bytes live at `href`, elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalTarget {
+    pub name: String,
+    pub id: String,
+    pub width: u32,
+    pub height: u32,
+    pub kind: String,
+    pub href: String,
+}
+
+/// An image registered by reference (PingOne's JSON create): nothing is stored or fetched.
+#[derive(Debug, Clone)]
+pub struct ExternalImage {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub targets: Vec<ExternalTarget>,
 }
 
 /// One page of a keyset-paginated listing.

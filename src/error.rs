@@ -5,7 +5,7 @@
 use crate::domain::Scope;
 use crate::media::MediaError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// No credential, or one that does not match any key.
     #[error("a valid API key is required")]
@@ -13,6 +13,10 @@ pub enum Error {
     /// The credential is valid for this environment but lacks the scope.
     #[error("the API key lacks the {} scope", .0.as_str())]
     Forbidden(Scope),
+    /// An anonymous rendition request without a valid signature (missing, tampered,
+    /// expired).
+    #[error("{0}")]
+    SignatureInvalid(String),
     /// The thing does not exist, or belongs to another environment: the two are
     /// indistinguishable on purpose.
     #[error("{0} not found")]
@@ -86,6 +90,7 @@ impl Error {
         match self {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
+            Error::SignatureInvalid(_) => "signature_invalid",
             Error::NotFound(_) => "not_found",
             Error::InvalidInput { .. } => "invalid_input",
             Error::PayloadTooLarge { .. } => "too_large",

@@ -24,12 +24,16 @@ pub struct SweepReport {
     pub blobs_examined: u64,
     pub orphans_removed: u64,
     pub temp_files_removed: u64,
+    pub expired_uploads_removed: u64,
 }
 
 impl Service {
     /// Removes orphan blobs and stale temp files older than `grace`.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport> {
-        let mut report = SweepReport::default();
+        let mut report = SweepReport {
+            expired_uploads_removed: self.expire_uploads().await?,
+            ..SweepReport::default()
+        };
         let cutoff =
             Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
         let mut listing = self.blobs.list();
@@ -40,7 +44,7 @@ impl Service {
                 continue;
             }
             let owned = match BlobStore::image_of_key(&entry.key) {
-                Some(_) => self.catalog.blob_is_referenced(&entry.key).await?,
+                Some(image) => self.catalog.image_exists(image).await?,
                 // Not a key this service writes: leave it to whoever did.
                 None => true,
             };

@@ -49,6 +49,9 @@ pub fn default_settings(storage: &StorageConfig) -> ServiceSettings {
         workers: 1,
         queue: 0,
         orphan_grace: std::time::Duration::from_secs(3600),
+        max_output_side: 4096,
+        dropbox_ttl: std::time::Duration::from_secs(3600),
+        session_ttl: std::time::Duration::from_secs(8 * 3600),
     }
 }
 
@@ -113,6 +116,9 @@ pub async fn start(
         workers: config.workers,
         queue: config.queue,
         orphan_grace: config.orphan_grace,
+        max_output_side: config.max_output_side,
+        dropbox_ttl: config.dropbox_ttl,
+        session_ttl: config.session_ttl,
     };
     let service = open_service(&config.storage, settings).await?;
     let bootstrap = service.bootstrap().await?;

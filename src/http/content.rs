@@ -10,27 +10,29 @@
 //! ranges (206, 416).
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{NativeError, NativeErrorBody};
-use crate::domain::Image;
+use super::principal::principal_from_request;
+use super::transform_query::{self, TransformQuery};
+use crate::domain::{Image, Scope};
 use crate::error::Error;
+use crate::service::RenditionSource;
+use crate::storage::blobs::BlobRead;
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const SANDBOX_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
-pub fn original_href(public_url: &str, image: &Image) -> String {
+/// The public href of one of an image's targets.
+pub fn target_href(public_url: &str, image: &Image, target: &str, extension: &str) -> String {
     format!(
-        "{public_url}/images/{}/{}_{}_original.{}",
-        image.environment_id,
-        image.id,
-        image.serve_key,
-        image.format.extension()
+        "{public_url}/images/{}/{}_{}_{target}.{extension}",
+        image.environment_id, image.id, image.serve_key
     )
 }
 
@@ -42,55 +44,181 @@ fn parse_file_name(file: &str) -> Option<(Uuid, &str, &str, &str)> {
     Some((id, parts.next()?, parts.next()?, ext))
 }
 
-/// Serve an image's bytes (no credential: the href is the capability).
+/// Serve an image's original bytes or one of its renditions. The original and preset
+/// targets need no credential (the href is the capability); transform parameters on the
+/// original need a credential of the image's environment or a valid signature.
 #[utoipa::path(get, path = "/images/{envId}/{file}", tag = "content",
     params(("envId" = Uuid, Path, description = "Environment id"),
-        ("file" = String, Path, description = "`{imageId}_{serveKey}_{target}.{ext}`, as given in a target's href")),
+        ("file" = String, Path, description = "`{imageId}_{serveKey}_{target}.{ext}`, as given in a target's href"),
+        ("w" = Option<u32>, Query, description = "Box width in pixels"),
+        ("h" = Option<u32>, Query, description = "Box height in pixels"),
+        ("fit" = Option<String>, Query, description = "inside (default), cover, contain or fill"),
+        ("crop" = Option<String>, Query, description = "x,y,width,height of the displayed image, applied before resizing"),
+        ("format" = Option<String>, Query, description = "jpg, png, webp, avif, gif or auto (from Accept)"),
+        ("q" = Option<u8>, Query, description = "Quality 1-100"),
+        ("dpr" = Option<f32>, Query, description = "Device pixel ratio 1-4, multiplies w and h"),
+        ("animated" = Option<bool>, Query, description = "Keep animation (default true) or take the first frame"),
+        ("upscale" = Option<bool>, Query, description = "Allow output larger than the source (default false)"),
+        ("bg" = Option<String>, Query, description = "rrggbb colour behind transparency for formats without alpha"),
+        ("exp" = Option<i64>, Query, description = "Signed URLs: expiry, Unix seconds"),
+        ("sig" = Option<String>, Query, description = "Signed URLs: signature")),
     responses(
         (status = 200, description = "The image bytes", content_type = "image/*"),
         (status = 206, description = "The requested byte range"),
         (status = 304, description = "Not modified"),
-        (status = 404, description = "No such image", body = NativeErrorBody),
+        (status = 400, description = "A bad transform parameter", body = NativeErrorBody),
+        (status = 403, description = "Transform parameters without credential or valid signature", body = NativeErrorBody),
+        (status = 404, description = "No such image or target", body = NativeErrorBody),
         (status = 416, description = "Range not satisfiable"),
+        (status = 503, description = "Busy rendering; retry later", body = NativeErrorBody),
     ))]
 pub async fn serve_image(
     State(state): State<AppState>,
     Path((env, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, NativeError> {
     let not_found = || NativeError(Error::NotFound("image"));
     let env = Uuid::parse_str(&env).map_err(|_| not_found())?;
     let (id, serve_key, target, ext) = parse_file_name(&file).ok_or_else(not_found)?;
     let image = state.service.published_image(env, id, serve_key).await?;
-    if target != "original" || !ext.eq_ignore_ascii_case(image.format.extension()) {
-        return Err(not_found());
+    let request = transform_query::parse(query.as_deref())?;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let variant = if target == "original" {
+        if !ext.eq_ignore_ascii_case(image.format.extension()) {
+            return Err(not_found());
+        }
+        if request.transform.is_empty() && request.signature.is_none() {
+            return serve_original(&state, &image, &headers).await;
+        }
+        let path = format!("/images/{env}/{file}");
+        authorize_transform(&state, &headers, env, &path, &request).await?;
+        state
+            .service
+            .variant(&image, RenditionSource::Adhoc(&request.transform), accept)
+            .await?
+    } else {
+        if !request.transform.is_empty() || request.signature.is_some() {
+            return Err(NativeError(Error::InvalidInput {
+                target: "query",
+                message: "preset hrefs take no parameters".into(),
+            }));
+        }
+        let preset = state.service.published_preset(env, target).await?;
+        let variant = state
+            .service
+            .variant(&image, RenditionSource::Preset(&preset), accept)
+            .await?;
+        let expected = if variant.negotiated {
+            image.format.extension()
+        } else {
+            variant.format.extension()
+        };
+        if !ext.eq_ignore_ascii_case(expected) {
+            return Err(not_found());
+        }
+        variant
+    };
+    let blob = Blob {
+        etag: variant.etag.clone(),
+        mime: variant.format.mime_type(),
+        size: variant.size,
+        vary_accept: variant.negotiated,
+    };
+    let service = state.service.clone();
+    respond(&blob, &image, &headers, |range| async move {
+        service.open_variant(&variant, range).await
+    })
+    .await
+}
+
+/// Answers with an image's stored original bytes (and every header they carry).
+pub async fn serve_original(
+    state: &AppState,
+    image: &Image,
+    headers: &HeaderMap,
+) -> Result<Response, NativeError> {
+    let blob = Blob {
+        etag: format!("\"{}\"", image.content_hash),
+        mime: image.format.mime_type(),
+        size: image.byte_size,
+        vary_accept: false,
+    };
+    let (service, original) = (state.service.clone(), image.clone());
+    respond(&blob, image, headers, |range| async move {
+        service.open_original(&original, range).await
+    })
+    .await
+}
+
+/// Transform parameters on an href: a credential of the image's environment allows any;
+/// without one, only a valid signature does.
+async fn authorize_transform(
+    state: &AppState,
+    headers: &HeaderMap,
+    env: Uuid,
+    path: &str,
+    request: &TransformQuery,
+) -> Result<(), Error> {
+    match principal_from_request(state, &Method::GET, headers).await {
+        Ok(principal) => return principal.require(env, Scope::ImagesRead),
+        // No credential at all: the signature decides.
+        Err(Error::Unauthenticated) if !headers.contains_key(header::AUTHORIZATION) => {}
+        Err(other) => return Err(other),
     }
-    let etag = format!("\"{}\"", image.content_hash);
-    let last_modified = httpdate::fmt_http_date(image.created_at.into());
-    let mut response = if not_modified(&headers, &etag, &image) {
+    state
+        .service
+        .verify_rendition_signature(
+            env,
+            path,
+            &request.transform,
+            request.expires,
+            request.signature.as_deref(),
+        )
+        .await
+}
+
+/// What is about to be served, for the headers.
+struct Blob {
+    etag: String,
+    mime: &'static str,
+    size: u64,
+    vary_accept: bool,
+}
+
+/// Answers a GET for stored bytes: 304, 416, 206 or 200 with every header originals and
+/// variants share.
+async fn respond<F, Fut>(
+    blob: &Blob,
+    image: &Image,
+    headers: &HeaderMap,
+    open: F,
+) -> Result<Response, NativeError>
+where
+    F: FnOnce(Option<std::ops::Range<u64>>) -> Fut,
+    Fut: std::future::Future<Output = Result<BlobRead, Error>>,
+{
+    let mut response = if not_modified(headers, &blob.etag, image) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        match requested_range(&headers, &etag, image.byte_size) {
+        match requested_range(headers, &blob.etag, blob.size) {
             RangeAnswer::Unsatisfiable => {
                 let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
                 insert(
                     &mut r,
                     header::CONTENT_RANGE,
-                    &format!("bytes */{}", image.byte_size),
+                    &format!("bytes */{}", blob.size),
                 );
                 return Ok(r);
             }
             RangeAnswer::Whole => {
-                let read = state.service.open_original(&image, None).await?;
+                let read = open(None).await?;
                 let mut r = Response::new(Body::from_stream(read.body));
                 insert(&mut r, header::CONTENT_LENGTH, &read.total_size.to_string());
                 r
             }
             RangeAnswer::Part(start, end) => {
-                let read = state
-                    .service
-                    .open_original(&image, Some(start..end + 1))
-                    .await?;
+                let read = open(Some(start..end + 1)).await?;
                 let mut r = Response::new(Body::from_stream(read.body));
                 *r.status_mut() = StatusCode::PARTIAL_CONTENT;
                 insert(
@@ -107,15 +235,18 @@ pub async fn serve_image(
             }
         }
     };
+    insert(&mut response, header::CONTENT_TYPE, blob.mime);
+    insert(&mut response, header::ETAG, &blob.etag);
     insert(
         &mut response,
-        header::CONTENT_TYPE,
-        image.format.mime_type(),
+        header::LAST_MODIFIED,
+        &httpdate::fmt_http_date(image.created_at.into()),
     );
-    insert(&mut response, header::ETAG, &etag);
-    insert(&mut response, header::LAST_MODIFIED, &last_modified);
     insert(&mut response, header::CACHE_CONTROL, IMMUTABLE);
     insert(&mut response, header::ACCEPT_RANGES, "bytes");
+    if blob.vary_accept {
+        insert(&mut response, header::VARY, "Accept");
+    }
     inert_headers(&mut response);
     Ok(response)
 }

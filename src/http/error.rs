@@ -41,6 +41,12 @@ pub fn classify(error: &Error) -> Classified {
     let (status, code, detail, retry_after) = match error {
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "ACCESS_FAILED", None, None),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "ACCESS_FAILED", None, None),
+        Error::SignatureInvalid(_) => (
+            StatusCode::FORBIDDEN,
+            "ACCESS_FAILED",
+            Some(("INVALID_SIGNATURE", "sig")),
+            None,
+        ),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", None, None),
         Error::InvalidInput { target, .. } => (
             StatusCode::BAD_REQUEST,

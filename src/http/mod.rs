@@ -3,12 +3,19 @@
 //! tracing with credentials redacted, metrics, and request/body timeouts. Only this
 //! module knows axum; handlers parse, call the service, and render.
 
+pub mod akana;
 pub mod content;
 pub mod error;
 pub mod native;
+pub mod native_json;
 pub mod ops;
 pub mod principal;
+pub mod questionpro;
+pub mod renditions;
 pub mod server;
+pub mod sessions;
+pub mod superoffice;
+pub mod transform_query;
 pub mod upload;
 
 use std::sync::{Arc, OnceLock};
@@ -59,7 +66,12 @@ pub struct Timeouts {
         metadata-stripped, durably stored images served fast and safely."),
     modifiers(&SecuritySchemes),
     tags((name = "images", description = "The native, PingOne-shaped images API"),
-        (name = "content", description = "Image bytes at their public hrefs"),
+        (name = "renditions", description = "Presets, signed rendition URLs and their secrets"),
+        (name = "content", description = "Image bytes and renditions at their public hrefs"),
+        (name = "sessions", description = "Browser sessions with CSRF protection"),
+        (name = "questionpro", description = "QuestionPro's user images API"),
+        (name = "superoffice", description = "SuperOffice's Person/{id}/Image"),
+        (name = "akana", description = "Akana's dropbox (temporary uploads, claimed later)"),
         (name = "operations", description = "Health, readiness, metrics, this document"))
 )]
 struct ApiDoc;
@@ -85,7 +97,29 @@ pub fn router(state: AppState, timeouts: Timeouts) -> Router {
     let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(native::upload_image, native::list_images))
         .routes(routes!(native::get_image, native::delete_image))
+        .routes(routes!(sessions::create_session))
+        .routes(routes!(renditions::list_presets))
+        .routes(routes!(
+            renditions::put_preset,
+            renditions::get_preset,
+            renditions::delete_preset
+        ))
+        .routes(routes!(renditions::sign_url))
+        .routes(routes!(
+            renditions::create_signing_secret,
+            renditions::list_signing_secrets
+        ))
+        .routes(routes!(renditions::delete_signing_secret))
         .routes(routes!(content::serve_image))
+        .routes(routes!(questionpro::upload, questionpro::list))
+        .routes(routes!(questionpro::get, questionpro::delete))
+        .routes(routes!(
+            superoffice::put_image,
+            superoffice::get_image,
+            superoffice::delete_image
+        ))
+        .routes(routes!(akana::upload))
+        .routes(routes!(akana::get, akana::crop))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -17,9 +17,9 @@ use super::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::Caller;
 use super::upload::read_upload;
-use crate::domain::{Image, Subject};
+use crate::domain::Subject;
 use crate::error::Error;
-use crate::service::UploadRequest;
+use crate::service::{AnyImage, Described, UploadRequest};
 
 #[derive(Serialize, ToSchema)]
 pub struct Link {
@@ -33,7 +33,7 @@ pub struct ImageLinks {
     pub environment: Link,
 }
 
-/// One rendition of an image. `original` is always present.
+/// One rendition of an image: `original` always, then one per preset.
 #[derive(Serialize, ToSchema)]
 pub struct TargetView {
     pub id: String,
@@ -63,17 +63,33 @@ pub struct ImageView {
     /// ISO 8601, UTC, milliseconds.
     pub created_at: String,
     pub updated_at: String,
-    /// Deployment-wide numeric id.
-    pub number: i64,
+    /// Deployment-wide numeric id (stored images only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// Stored size in bytes.
-    pub size: u64,
-    pub frames: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
     /// BLAKE3 of the stored bytes, hex.
-    pub content_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    /// What to paint before the image arrives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<PlaceholderView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceholderView {
+    /// ThumbHash, standard base64.
+    pub thumbhash: String,
+    /// `#rrggbb`.
+    pub dominant_color: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,21 +135,37 @@ pub struct ListParams {
     pub subject: Option<String>,
 }
 
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// An id in a path that is not a UUID names nothing that exists.
 fn parse_id(text: &str, what: &'static str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|_| Error::NotFound(what))
 }
 
-pub fn image_view(state: &AppState, image: &Image) -> ImageView {
+pub fn image_view(state: &AppState, described: &Described) -> ImageView {
     let base = &state.public_url;
+    let image = &described.image;
     let env = image.environment_id;
-    let original = TargetView {
-        id: "original".into(),
-        width: image.width,
-        height: image.height,
-        kind: image.format.extension().into(),
-        href: super::content::original_href(base, image),
-    };
+    let targets = described
+        .targets
+        .iter()
+        .map(|target| {
+            let view = TargetView {
+                id: target.name.clone(),
+                width: target.width,
+                height: target.height,
+                kind: target.extension.into(),
+                href: super::content::target_href(base, image, &target.name, target.extension),
+            };
+            (target.name.clone(), view)
+        })
+        .collect();
     ImageView {
         links: ImageLinks {
             self_link: Link {
@@ -144,29 +176,35 @@ pub fn image_view(state: &AppState, image: &Image) -> ImageView {
             },
         },
         id: image.id,
-        targets: BTreeMap::from([("original".to_string(), original)]),
+        targets,
         environment: EnvironmentRef { id: env },
         created_at: iso_millis(image.created_at),
         updated_at: iso_millis(image.updated_at),
-        number: image.number,
+        number: Some(image.number),
         subject: image.subject.as_ref().map(|s| s.as_str().to_string()),
         filename: image.filename.clone(),
-        size: image.byte_size,
-        frames: image.frames,
-        content_hash: image.content_hash.clone(),
+        size: Some(image.byte_size),
+        frames: Some(image.frames),
+        content_hash: Some(image.content_hash.clone()),
+        placeholder: image.placeholder.as_ref().map(|p| PlaceholderView {
+            thumbhash: p.thumbhash.clone(),
+            dominant_color: p.dominant_color.clone(),
+        }),
     }
 }
 
-fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
+pub fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Upload an image: the raw bytes as the body, or multipart with one file part.
+/// Upload an image (the raw bytes as the body, or multipart with one file part), or with a
+/// JSON body claim a dropbox upload (`{"uploadId", "subject"?, "slot"?}`) or register
+/// external targets (`{"targets": [{"id", "width", "height", "type", "href"}]}`).
 #[utoipa::path(post, path = "/v1/environments/{envId}/images", tag = "images",
     params(("envId" = Uuid, Path, description = "Environment id"), UploadParams),
     request_body(description = "The image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP), raw or as multipart/form-data with one file part",
         content(("image/jpeg"), ("image/png"), ("image/gif"), ("image/webp"), ("image/tiff"), ("image/bmp"),
-            ("application/octet-stream"), ("multipart/form-data"))),
+            ("application/octet-stream"), ("multipart/form-data"), ("application/json"))),
     responses(
         (status = 201, description = "Stored", body = ImageView, headers(("Location" = String, description = "The image's URL"))),
         (status = 400, description = "Corrupt image or bad parameter", body = NativeErrorBody),
@@ -190,20 +228,25 @@ pub async fn upload_image(
     let env = parse_id(&env, "environment")?;
     // Check access before reading a byte of the body.
     principal.require(env, crate::domain::Scope::ImagesWrite)?;
-    let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
-    let subject_text = params
-        .subject
-        .or_else(|| incoming.fields.get("subject").cloned());
-    let subject = subject_text.as_deref().map(Subject::parse).transpose()?;
-    let request = UploadRequest {
-        filename: incoming.filename,
-        subject,
+    let view = if is_json(&headers) {
+        super::native_json::create_from_json(&state, &principal, env, body).await?
+    } else {
+        let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
+        let subject_text = params
+            .subject
+            .or_else(|| incoming.fields.get("subject").cloned());
+        let subject = subject_text.as_deref().map(Subject::parse).transpose()?;
+        let request = UploadRequest {
+            filename: incoming.filename,
+            subject,
+            expires_at: None,
+        };
+        let described = state
+            .service
+            .upload(&principal, env, request, incoming.body)
+            .await?;
+        image_view(&state, &described)
     };
-    let image = state
-        .service
-        .upload(&principal, env, request, incoming.body)
-        .await?;
-    let view = image_view(&state, &image);
     let mut response = (StatusCode::CREATED, Json(&view)).into_response();
     if let Ok(location) = HeaderValue::from_str(&view.links.self_link.href) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -296,8 +339,12 @@ pub async fn get_image(
 ) -> Result<Json<ImageView>, NativeError> {
     let env = parse_id(&env, "environment")?;
     let id = parse_id(&id, "image")?;
-    let image = state.service.image(&principal, env, id).await?;
-    Ok(Json(image_view(&state, &image)))
+    Ok(Json(
+        match state.service.any_image(&principal, env, id).await? {
+            AnyImage::Stored(described) => image_view(&state, &described),
+            AnyImage::External(external) => super::native_json::external_view(&state, &external),
+        },
+    ))
 }
 
 /// Delete an image and its bytes.

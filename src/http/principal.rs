@@ -1,11 +1,13 @@
 //! Who is calling: the `Authorization` header (Bearer, or Basic with the key as
-//! password) resolved to a [`Principal`] through the service. The header's value is never
-//! logged (see the sensitive-headers layer in `http::mod`).
+//! password), or a browser session cookie made by `POST /v1/sessions`. A session is
+//! accepted for a state-changing request only with its CSRF token in `X-CSRF-Token`
+//! (Akana's `X-Csrf-Token_{name}` header and `AtmoAuthToken_{name}` cookie names are
+//! accepted too). Credential values are never logged (see the sensitive-headers layer).
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 
 use super::AppState;
 use super::error::NativeError;
@@ -13,14 +15,52 @@ use crate::auth::token_from_authorization;
 use crate::domain::Principal;
 use crate::error::{Error, Result};
 
-/// Resolves the `Authorization` header of a request, for any dialect.
-pub async fn principal_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(token_from_authorization)
-        .ok_or(Error::Unauthenticated)?;
-    state.service.authenticate(&token).await
+/// The cookie `POST /v1/sessions` sets.
+pub const SESSION_COOKIE: &str = "imagestore_session";
+
+/// The session token among the request's cookies, under our name or Akana's.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE || name.starts_with("AtmoAuthToken_"))
+        .map(|(_, value)| value.trim_matches('"').to_string())
+}
+
+/// The CSRF token a request presents, under our header name or Akana's.
+fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .iter()
+        .find(|(name, _)| {
+            let name = name.as_str();
+            name == "x-csrf-token" || name.starts_with("x-csrf-token_")
+        })
+        .and_then(|(_, value)| value.to_str().ok())
+}
+
+/// Resolves the caller of a request, for any dialect.
+pub async fn principal_from_request(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(token_from_authorization)
+            .ok_or(Error::Unauthenticated)?;
+        return state.service.authenticate(&token).await;
+    }
+    let cookie = session_cookie(headers).ok_or(Error::Unauthenticated)?;
+    let state_changing = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    state
+        .service
+        .session_principal(&cookie, csrf_header(headers), state_changing)
+        .await
 }
 
 /// Extractor for native routes: the caller, or a PingOne-shaped 401.
@@ -33,6 +73,31 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Caller(principal_from_headers(state, &parts.headers).await?))
+        Ok(Caller(
+            principal_from_request(state, &parts.method, &parts.headers).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn cookies_and_csrf_headers_under_either_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; AtmoAuthToken_acme=abc; b=2"),
+        );
+        headers.insert("x-csrf-token_acme", HeaderValue::from_static("t"));
+        assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
+        assert_eq!(csrf_header(&headers), Some("t"));
+        let mut ours = HeaderMap::new();
+        ours.insert(COOKIE, HeaderValue::from_static("imagestore_session=xyz"));
+        assert_eq!(session_cookie(&ours).as_deref(), Some("xyz"));
+        assert_eq!(csrf_header(&ours), None);
     }
 }

@@ -10,18 +10,25 @@
 //! arithmetic and bounds-checked slice access.
 
 pub mod metadata;
+pub mod placeholder;
 pub mod sniff;
+pub mod transform;
 
 mod decode;
 mod exif;
 mod gif;
 mod jpeg;
+mod source;
 mod webp;
 
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_render;
+#[cfg(test)]
+mod tests_transform;
 
 use bytes::Bytes;
 

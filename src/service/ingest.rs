@@ -14,15 +14,16 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::Service;
-use crate::domain::{Image, NewImage, Principal, Scope, Subject, random_hex};
+use super::renditions::Described;
+use crate::domain::{Image, NewImage, Placeholder, Principal, Scope, Subject, random_hex};
 use crate::error::{Error, Result};
-use crate::media;
+use crate::media::{self, placeholder};
 use crate::storage::BlobStore;
 
 /// What the client said about an upload besides its bytes.
@@ -31,6 +32,8 @@ pub struct UploadRequest {
     /// Already sanitized (see `domain::sanitize_filename`).
     pub filename: Option<String>,
     pub subject: Option<Subject>,
+    /// Some: hold the image as a dropbox item until then, unless it is claimed.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Service {
@@ -41,25 +44,28 @@ impl Service {
         environment_id: Uuid,
         request: UploadRequest,
         body: S,
-    ) -> Result<Image>
+    ) -> Result<Described>
     where
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
         principal.require(environment_id, Scope::ImagesWrite)?;
-        let outcome = self.store_upload(environment_id, request, body).await;
-        match &outcome {
-            Ok(image) => {
-                metrics::counter!("imagestore_uploads_total").increment(1);
-                metrics::counter!("imagestore_upload_bytes_total").increment(image.byte_size);
-            }
+        let image = match self.store_upload(environment_id, request, body).await {
+            Ok(image) => image,
             Err(error) => {
                 metrics::counter!("imagestore_upload_rejections_total", "reason" => error.reason())
                     .increment(1);
+                return Err(error);
             }
-        }
-        outcome
+        };
+        metrics::counter!("imagestore_uploads_total").increment(1);
+        metrics::counter!("imagestore_upload_bytes_total").increment(image.byte_size);
+        let presets = self.catalog.presets(environment_id).await?;
+        self.render_eager(&image, &presets).await;
+        Ok(self.describe_with(image, &presets))
     }
 
+    /// Spools, checks, decodes and strips the upload on the processing pool (making its
+    /// placeholder while the bytes are at hand), then writes the blob and commits the row.
     async fn store_upload<S>(
         &self,
         environment_id: Uuid,
@@ -77,14 +83,24 @@ impl Service {
         .await?;
         let limits = self.settings.media.clone();
         let path = spooled.path().to_path_buf();
-        let (ingested, content_hash) = self
+        let (ingested, content_hash, placeholder) = self
             .processing
             .run(move || {
                 let data = std::fs::read(&path)
                     .map_err(|e| Error::Internal(format!("reading the spooled upload: {e}")))?;
                 let ingested = media::ingest(Bytes::from(data), &limits)?;
                 let hash = blake3::hash(&ingested.bytes).to_hex().to_string();
-                Ok((ingested, hash))
+                let placeholder = match placeholder::placeholder(&ingested.bytes, ingested.format) {
+                    Ok(made) => Some(Placeholder {
+                        thumbhash: made.thumbhash,
+                        dominant_color: made.dominant_color,
+                    }),
+                    Err(error) => {
+                        tracing::warn!(%error, "no placeholder for this image");
+                        None
+                    }
+                };
+                Ok((ingested, hash, placeholder))
             })
             .await?;
         drop(spooled);
@@ -107,6 +123,8 @@ impl Service {
             serve_key: random_hex(16)?,
             blob_key: blob_key.clone(),
             created_at: Utc::now(),
+            placeholder,
+            expires_at: request.expires_at,
         };
         match self.catalog.insert_image(&new).await {
             Ok(image) => Ok(image),

@@ -3,8 +3,13 @@
 //! the only place that checks a principal against what it asks for. It knows nothing of
 //! HTTP: the edge parses a request, calls one method here, and renders the result.
 
+mod dialects;
 mod ingest;
+mod presets;
 mod processing;
+pub mod renditions;
+mod signing;
+mod single_flight;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,8 +19,12 @@ use chrono::Utc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+pub use dialects::{AnyImage, CreatedSession};
 pub use ingest::UploadRequest;
+pub use presets::PresetInput;
 pub use processing::Processing;
+pub use renditions::{Described, RenditionSource, Target, Transform, Variant};
+use single_flight::SingleFlight;
 
 use crate::auth;
 use crate::domain::{Credential, Environment, Image, Page, Principal, Scope, Subject};
@@ -33,13 +42,20 @@ pub struct ServiceSettings {
     pub workers: usize,
     pub queue: usize,
     pub orphan_grace: Duration,
+    /// Largest width or height a rendition may have.
+    pub max_output_side: u32,
+    /// How long an unclaimed dropbox item is kept.
+    pub dropbox_ttl: Duration,
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
 }
 
 pub struct Service {
     pub(crate) catalog: Catalog,
     pub(crate) blobs: BlobStore,
     pub(crate) settings: ServiceSettings,
-    processing: Processing,
+    processing: Arc<Processing>,
+    flights: SingleFlight,
 }
 
 /// A created key: the only moment its token is visible.
@@ -63,12 +79,13 @@ pub const MAX_PAGE: u32 = 1000;
 
 impl Service {
     pub fn new(catalog: Catalog, blobs: BlobStore, settings: ServiceSettings) -> Arc<Service> {
-        let processing = Processing::new(settings.workers, settings.queue);
+        let processing = Arc::new(Processing::new(settings.workers, settings.queue));
         Arc::new(Service {
             catalog,
             blobs,
             settings,
             processing,
+            flights: SingleFlight::default(),
         })
     }
 
@@ -121,12 +138,14 @@ impl Service {
         principal: &Principal,
         environment_id: Uuid,
         id: Uuid,
-    ) -> Result<Image> {
+    ) -> Result<Described> {
         principal.require(environment_id, Scope::ImagesRead)?;
-        self.catalog
+        let image = self
+            .catalog
             .image(environment_id, id)
             .await?
-            .ok_or(Error::NotFound("image"))
+            .ok_or(Error::NotFound("image"))?;
+        self.describe(image).await
     }
 
     pub async fn list(
@@ -136,7 +155,7 @@ impl Service {
         subject: Option<&Subject>,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Page<Image>> {
+    ) -> Result<Page<Described>> {
         principal.require(environment_id, Scope::ImagesRead)?;
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::InvalidInput {
@@ -144,13 +163,23 @@ impl Service {
                 message: format!("limit must be between 1 and {MAX_PAGE}"),
             });
         }
-        self.catalog
+        let page = self
+            .catalog
             .list_images(environment_id, subject, after, limit)
-            .await
+            .await?;
+        let presets = self.catalog.presets(environment_id).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|image| self.describe_with(image, &presets))
+                .collect(),
+            next: page.next,
+        })
     }
 
-    /// Removes the row first (the commit point), then the bytes; bytes a failure leaves
-    /// behind are orphans for the sweeper.
+    /// Removes the row first (the commit point), then the original and its variants; bytes
+    /// a failure leaves behind are orphans for the sweeper.
     pub async fn delete(
         &self,
         principal: &Principal,
@@ -158,13 +187,20 @@ impl Service {
         id: Uuid,
     ) -> Result<()> {
         principal.require(environment_id, Scope::ImagesWrite)?;
-        let image = self
-            .catalog
-            .delete_image(environment_id, id)
-            .await?
-            .ok_or(Error::NotFound("image"))?;
-        if let Err(error) = self.blobs.delete(&image.blob_key).await {
-            tracing::warn!(blob_key = %image.blob_key, %error, "blob left for the sweeper");
+        let Some(image) = self.catalog.delete_image(environment_id, id).await? else {
+            return if self
+                .catalog
+                .delete_external_image(environment_id, id)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(Error::NotFound("image"))
+            };
+        };
+        let prefix = BlobStore::image_prefix(image.environment_id, image.id);
+        if let Err(error) = self.blobs.delete_prefix(&prefix).await {
+            tracing::warn!(%prefix, %error, "blobs left for the sweeper");
         }
         Ok(())
     }

@@ -67,6 +67,11 @@ impl BlobStore {
         format!("{environment_id}/{image_id}/{name}")
     }
 
+    /// The prefix under which an image's original and all its variants live.
+    pub fn image_prefix(environment_id: Uuid, image_id: Uuid) -> String {
+        format!("{environment_id}/{image_id}")
+    }
+
     /// The image id a key belongs to, if the key has our shape.
     pub fn image_of_key(key: &str) -> Option<Uuid> {
         let mut parts = key.split('/');
@@ -99,12 +104,31 @@ impl BlobStore {
         })
     }
 
+    /// The size of a blob, or None when it is not there.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
     /// Removes a blob; removing one that is already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
         match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Removes every blob whose key starts with `prefix/` (an image and its variants).
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let prefix = Path::from(prefix);
+        let mut listing = self.store.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            self.delete(meta?.location.as_ref()).await?;
+        }
+        Ok(())
     }
 
     /// Every blob in the store, for the orphan sweeper.

@@ -3,10 +3,12 @@
 //! HTTP to it.
 
 mod access;
+mod dialects;
 mod harness;
 mod hostile;
 mod lifecycle;
 mod ops;
 mod process;
+mod renditions;
 mod serving;
 mod upload;

@@ -17,9 +17,10 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Credential, Environment, Image, NewImage, Page, Scope, Subject};
+use crate::domain::{Credential, Environment, Image, NewImage, Page, Placeholder, Scope, Subject};
 use crate::error::{Error, Result};
 use crate::media::ImageFormat;
+use crate::media::transform::Crop;
 
 #[derive(Clone)]
 pub struct Catalog {
@@ -31,9 +32,14 @@ pub struct Catalog {
 macro_rules! image_columns {
     () => {
         "number, id, environment_id, subject, filename, format, byte_size, width, height, \
-         frames, content_hash, serve_key, blob_key, created_at, updated_at"
+         frames, content_hash, serve_key, blob_key, created_at, updated_at, thumbhash, \
+         dominant_color, expires_at, crop"
     };
 }
+
+// After the macro, so that these modules can use it.
+mod dialects;
+mod presets;
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at a `sqlite:` URL and applies migrations.
@@ -148,8 +154,9 @@ impl Catalog {
         let created = image.created_at.timestamp_millis();
         let row = sqlx::query(concat!(
             "INSERT INTO images (id, environment_id, subject, filename, format, byte_size, \
-             width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at, \
+             thumbhash, dominant_color, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              RETURNING ",
             image_columns!()
         ))
@@ -167,6 +174,14 @@ impl Catalog {
         .bind(&image.blob_key)
         .bind(created)
         .bind(created)
+        .bind(image.placeholder.as_ref().map(|p| p.thumbhash.as_str()))
+        .bind(
+            image
+                .placeholder
+                .as_ref()
+                .map(|p| p.dominant_color.as_str()),
+        )
+        .bind(image.expires_at.map(|t| t.timestamp_millis()))
         .fetch_one(&self.pool)
         .await?;
         image_from_row(&row)
@@ -176,7 +191,7 @@ impl Catalog {
         let row = sqlx::query(concat!(
             "SELECT ",
             image_columns!(),
-            " FROM images WHERE environment_id = $1 AND id = $2"
+            " FROM images WHERE environment_id = $1 AND id = $2 AND expires_at IS NULL"
         ))
         .bind(environment_id.to_string())
         .bind(id.to_string())
@@ -198,6 +213,7 @@ impl Catalog {
             image_columns!(),
             " FROM images \
              WHERE environment_id = $1 AND ($2 IS NULL OR subject = $2) AND number > $3 \
+             AND expires_at IS NULL \
              ORDER BY number LIMIT $4"
         ))
         .bind(environment_id.to_string())
@@ -222,7 +238,8 @@ impl Catalog {
     /// Removes the row and returns it, so the caller can remove its blob afterwards.
     pub async fn delete_image(&self, environment_id: Uuid, id: Uuid) -> Result<Option<Image>> {
         let row = sqlx::query(concat!(
-            "DELETE FROM images WHERE environment_id = $1 AND id = $2 RETURNING ",
+            "DELETE FROM images WHERE environment_id = $1 AND id = $2 AND expires_at IS NULL \
+             RETURNING ",
             image_columns!()
         ))
         .bind(environment_id.to_string())
@@ -232,33 +249,50 @@ impl Catalog {
         row.as_ref().map(image_from_row).transpose()
     }
 
-    /// Whether any row still points at this blob key (the sweeper's question).
-    pub async fn blob_is_referenced(&self, blob_key: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM images WHERE blob_key = $1")
-            .bind(blob_key)
+    /// Whether an image row with this id exists in any environment (the sweeper's
+    /// question: every blob under `{env}/{image}/` belongs to that image's row).
+    pub async fn image_exists(&self, id: Uuid) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM images WHERE id = $1")
+            .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
     }
 }
 
-fn uuid_column(row: &SqliteRow, column: &str) -> Result<Uuid> {
+/// `x,y,width,height`, as the crop column stores it.
+pub(super) fn crop_text(crop: Crop) -> String {
+    format!("{},{},{},{}", crop.x, crop.y, crop.width, crop.height)
+}
+
+fn parse_crop(text: &str) -> Option<Crop> {
+    let mut parts = text.split(',').map(|p| p.parse::<u32>().ok());
+    let crop = Crop {
+        x: parts.next()??,
+        y: parts.next()??,
+        width: parts.next()??,
+        height: parts.next()??,
+    };
+    parts.next().is_none().then_some(crop)
+}
+
+pub(super) fn uuid_column(row: &SqliteRow, column: &str) -> Result<Uuid> {
     let text: String = row.try_get(column)?;
     Uuid::parse_str(&text).map_err(|e| Error::Catalog(format!("{column} is not a UUID: {e}")))
 }
 
-fn time_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+pub(super) fn time_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
     let millis: i64 = row.try_get(column)?;
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
 }
 
-fn u32_column(row: &SqliteRow, column: &str) -> Result<u32> {
+pub(super) fn u32_column(row: &SqliteRow, column: &str) -> Result<u32> {
     let value: i64 = row.try_get(column)?;
     u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
 }
 
-fn image_from_row(row: &SqliteRow) -> Result<Image> {
+pub(super) fn image_from_row(row: &SqliteRow) -> Result<Image> {
     let format: String = row.try_get("format")?;
     let subject: Option<String> = row.try_get("subject")?;
     let byte_size: i64 = row.try_get("byte_size")?;
@@ -282,5 +316,22 @@ fn image_from_row(row: &SqliteRow) -> Result<Image> {
         blob_key: row.try_get("blob_key")?,
         created_at: time_column(row, "created_at")?,
         updated_at: time_column(row, "updated_at")?,
+        placeholder: match (row.try_get("thumbhash")?, row.try_get("dominant_color")?) {
+            (Some(thumbhash), Some(dominant_color)) => Some(Placeholder {
+                thumbhash,
+                dominant_color,
+            }),
+            _ => None,
+        },
+        expires_at: match row.try_get::<Option<i64>, _>("expires_at")? {
+            Some(_) => Some(time_column(row, "expires_at")?),
+            None => None,
+        },
+        crop: row
+            .try_get::<Option<String>, _>("crop")?
+            .map(|text| {
+                parse_crop(&text).ok_or_else(|| Error::Catalog(format!("stored crop {text:?}")))
+            })
+            .transpose()?,
     })
 }

@@ -1,0 +1,197 @@
+//! The Akana dropbox dialect: a temporary upload area. `POST /api/dropbox/pictures`
+//! (multipart, the image under any field name) validates the image like any upload and
+//! holds it, answering its PictureID as text/plain, or wrapped in an HTML document with
+//! `wrapInHTML=true` for iframe uploads. `GET …/{PictureID}` serves it, `PUT …/{PictureID}`
+//! sets the crop its renditions will honour, and `POST /v1/environments/{envId}/images`
+//! with `{"uploadId": PictureID}` claims it. Unclaimed items expire. Errors are plain text.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::{classify, error_headers, log_error, public_message};
+use super::principal::principal_from_request;
+use super::upload::read_upload;
+use crate::domain::Principal;
+use crate::error::Error;
+use crate::media::transform::Crop;
+
+/// An error as plain text, as Akana answers.
+pub struct AkanaError(Error);
+
+impl From<Error> for AkanaError {
+    fn from(error: Error) -> Self {
+        AkanaError(error)
+    }
+}
+
+impl IntoResponse for AkanaError {
+    fn into_response(self) -> Response {
+        let classified = classify(&self.0);
+        let id = super::error::current_request_id();
+        log_error(&self.0, classified.status, id);
+        let message = match &self.0 {
+            Error::Unauthenticated => {
+                "Unauthorized: log in, or send the session's CSRF token".to_string()
+            }
+            other => public_message(other, classified.status),
+        };
+        let body = format!("{message} (error id {id})");
+        let mut response = (
+            classified.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response();
+        error_headers(&mut response, &classified);
+        response
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    #[serde(rename = "wrapInHTML")]
+    wrap_in_html: Option<String>,
+}
+
+async fn caller(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal, Error> {
+    principal_from_request(state, method, headers).await
+}
+
+fn picture_id(text: &str) -> Result<i64, Error> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(Error::NotFound("picture"))
+}
+
+fn text_answer(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// Upload a picture to the dropbox; answers its PictureID.
+#[utoipa::path(post, path = "/api/dropbox/pictures", tag = "akana",
+    params(("wrapInHTML" = Option<bool>, Query, description = "Wrap the answer in an HTML document (iframe uploads)")),
+    request_body(content_type = "multipart/form-data", description = "The image under any field name"),
+    responses((status = 200, description = "The PictureID", content_type = "text/plain", body = i64),
+        (status = 401, description = "Not logged in, or a missing CSRF token"), (status = 500)),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AkanaError> {
+    let principal = caller(&state, &Method::POST, &headers).await?;
+    let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
+    let image = state
+        .service
+        .upload_to_dropbox(
+            &principal,
+            principal.environment_id,
+            incoming.filename,
+            incoming.body,
+        )
+        .await?;
+    let id = image.number;
+    let wrap = query
+        .wrap_in_html
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok(if wrap {
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\" status=\"200\" statusText=\"success\"><head>\
+             <meta content=\"text/html; charset=UTF-8\" http-equiv=\"Content-Type\"></head>\
+             <body status=\"200\" statusText=\"success\">{id}</body></html>"
+        );
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+    } else {
+        text_answer(id.to_string())
+    })
+}
+
+/// The picture's bytes, while it is in the dropbox.
+#[utoipa::path(get, path = "/api/dropbox/pictures/{pictureId}", tag = "akana",
+    params(("pictureId" = i64, Path)),
+    responses((status = 200, description = "The image", content_type = "image/*"), (status = 401), (status = 404)),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AkanaError> {
+    let principal = caller(&state, &Method::GET, &headers).await?;
+    let image = state
+        .service
+        .dropbox_item(&principal, principal.environment_id, picture_id(&id)?)
+        .await?;
+    let mut response = super::content::serve_original(&state, &image, &headers)
+        .await
+        .map_err(|e| AkanaError(e.0))?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+/// A crop rectangle in the picture's displayed pixels.
+#[derive(Deserialize)]
+struct CropBody {
+    #[serde(alias = "X")]
+    x: u32,
+    #[serde(alias = "Y")]
+    y: u32,
+    #[serde(alias = "Width", alias = "w")]
+    width: u32,
+    #[serde(alias = "Height", alias = "h")]
+    height: u32,
+}
+
+/// Set the crop the claimed image's renditions will honour.
+#[utoipa::path(put, path = "/api/dropbox/pictures/{pictureId}", tag = "akana",
+    params(("pictureId" = i64, Path)),
+    request_body(description = "{\"x\", \"y\", \"width\", \"height\"} as JSON, or the same as a form",
+        content(("application/json"), ("application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The PictureID", content_type = "text/plain"), (status = 400), (status = 401), (status = 404)),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn crop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AkanaError> {
+    let principal = caller(&state, &Method::PUT, &headers).await?;
+    let number = picture_id(&id)?;
+    let bytes = axum::body::to_bytes(body, 4096)
+        .await
+        .map_err(|_| Error::InvalidInput {
+            target: "crop",
+            message: "the crop body is too large".into(),
+        })?;
+    let parsed: Option<CropBody> = serde_json::from_slice(&bytes)
+        .ok()
+        .or_else(|| serde_urlencoded::from_bytes(&bytes).ok());
+    let crop = parsed.ok_or_else(|| Error::InvalidInput {
+        target: "crop",
+        message: "send {\"x\", \"y\", \"width\", \"height\"} in pixels, as JSON or a form".into(),
+    })?;
+    let crop = Crop {
+        x: crop.x,
+        y: crop.y,
+        width: crop.width,
+        height: crop.height,
+    };
+    state
+        .service
+        .crop_dropbox_item(&principal, principal.environment_id, number, crop)
+        .await?;
+    Ok(text_answer(number.to_string()))
+}

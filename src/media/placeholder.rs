@@ -1,0 +1,127 @@
+//! Placeholders shown while an image loads: a ThumbHash and a dominant colour.
+//!
+//! Both are computed once per upload, so this has to be cheap: the image is
+//! decoded as small as the JPEG decoder allows (1/8 for a photo), oriented,
+//! shrunk to fit 100x100 (ThumbHash's input limit, and plenty for a hash of
+//! about 25 bytes) and hashed. The dominant colour is the hash's own average
+//! colour, which is alpha-weighted, so a logo's transparent background does
+//! not drag it towards black.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::source;
+use super::transform::geometry::layout;
+use super::transform::pixels::{Padding, compose, with_alpha};
+use super::transform::{Fit, OutputFormat, RenderLimits, RenderSpec};
+use super::{ImageFormat, MediaError};
+
+/// ThumbHash refuses inputs larger than this on either side.
+const HASH_INPUT_SIDE: u32 = 100;
+
+/// What a client needs to paint something before the image arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// The ThumbHash bytes in standard base64 (with padding).
+    pub thumbhash: String,
+    /// The average colour as "#rrggbb".
+    pub dominant_color: String,
+}
+
+/// Computes the placeholder of a stored original.
+pub fn placeholder(source: &[u8], source_format: ImageFormat) -> Result<Placeholder, MediaError> {
+    let opened = source::open(source, source_format)?;
+    let (w, h) = opened.displayed();
+    // The rendition machinery already knows how to fit, shrink-on-load and
+    // resample; a PNG-like spec keeps alpha and never pads.
+    let spec = RenderSpec {
+        width: Some(HASH_INPUT_SIDE),
+        height: Some(HASH_INPUT_SIDE),
+        fit: Fit::Inside,
+        format: OutputFormat::Png,
+        ..RenderSpec::default()
+    };
+    let limits = RenderLimits {
+        max_output_side: HASH_INPUT_SIDE,
+    };
+    let layout = layout(w, h, &spec, &limits)?;
+    let upright = opened.decode(layout.reduction())?;
+    let pixels = with_alpha(compose(&upright, &layout, Padding::Transparent)?);
+
+    let hash =
+        thumbhash::rgba_to_thumb_hash(pixels.width as usize, pixels.height as usize, &pixels.data);
+    let (r, g, b, _) = thumbhash::thumb_hash_to_average_rgba(&hash)
+        .map_err(|()| MediaError::malformed("the image could not be summarised"))?;
+    Ok(Placeholder {
+        thumbhash: STANDARD.encode(&hash),
+        dominant_color: format!("#{:02x}{:02x}{:02x}", unit(r), unit(g), unit(b)),
+    })
+}
+
+/// A 0.0..=1.0 channel as a byte.
+fn unit(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::media::{MediaLimits, ingest};
+
+    fn stored(name: &str) -> crate::media::Ingested {
+        let data = crate::media::tests::corpus(name);
+        ingest(Bytes::from(data), &MediaLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn every_corpus_file_has_a_placeholder() {
+        for name in crate::media::tests_transform::CORPUS_FILES {
+            let img = stored(name);
+            let p = placeholder(&img.bytes, img.format).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let hash = STANDARD.decode(&p.thumbhash).unwrap();
+            assert!(hash.len() >= 5, "{name}: {} hash bytes", hash.len());
+            let c = p.dominant_color.as_bytes();
+            assert_eq!(c.len(), 7, "{name}: {}", p.dominant_color);
+            assert_eq!(c.first(), Some(&b'#'));
+            assert!(c.iter().skip(1).all(u8::is_ascii_hexdigit), "{name}");
+            // The hash's aspect ratio follows the displayed image.
+            let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
+            let expected = img.width as f32 / img.height as f32;
+            assert!(
+                (ratio - expected).abs() / expected < 0.25,
+                "{name}: {ratio}"
+            );
+        }
+    }
+
+    #[test]
+    fn logo_hash_records_alpha_and_photo_hash_does_not() {
+        let has_alpha = |name: &str| {
+            let img = stored(name);
+            let p = placeholder(&img.bytes, img.format).unwrap();
+            let hash = STANDARD.decode(&p.thumbhash).unwrap();
+            // ThumbHash's header: bit 7 of the third byte is "has alpha".
+            let flag = hash.get(2).is_some_and(|b| b & 0x80 != 0);
+            let (_, _, rgba) = thumbhash::thumb_hash_to_rgba(&hash).unwrap();
+            let transparent = rgba.chunks_exact(4).any(|p| p[3] < 200);
+            (flag, transparent)
+        };
+        assert_eq!(has_alpha("logo.png"), (true, true));
+        assert_eq!(has_alpha("photo-1920x1280.jpg"), (false, false));
+    }
+
+    #[test]
+    fn placeholder_of_a_large_jpeg_is_fast() {
+        let img = stored("photo-2560x1600.jpg");
+        placeholder(&img.bytes, img.format).unwrap();
+        let start = Instant::now();
+        placeholder(&img.bytes, img.format).unwrap();
+        let took = start.elapsed();
+        // Generous for debug builds of this crate; release takes a few ms.
+        assert!(took.as_millis() < 500, "{took:?}");
+    }
+}

@@ -1,0 +1,261 @@
+//! Decoding a stored original upright and no larger than needed.
+//!
+//! Renditions and placeholders start here. The displayed size is known
+//! before any pixel is decoded, so callers can validate and plan first. A
+//! JPEG is then decoded by jpeg-decoder, which can skip most of the inverse
+//! DCT and produce the image at 1/2, 1/4 or 1/8 of its size (shrink-on-load):
+//! for a thumbnail of a large photo that is most of the work saved. Anything
+//! jpeg-decoder refuses (CMYK, 12-bit, arithmetic coding, corrupt data that
+//! the more lenient decoder accepted at ingest) falls back to the `image`
+//! crate's full-size decode, as do all other formats. The EXIF orientation
+//! is read with the same function ingest used, so the displayed size seen
+//! here is the one ingest reported.
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader};
+use jpeg_decoder::PixelFormat;
+
+use super::decode::image_error;
+use super::{ImageFormat, MediaError, metadata};
+
+/// A cap on decoded pixel memory. Stored originals passed ingest's limits
+/// already; this is the `image` crate's own default, kept as a backstop for
+/// callers that pass bytes which never went through ingest.
+const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// A decoded image, the reduction it was decoded at and its ICC profile.
+type Decoded = (DynamicImage, u32, Option<Vec<u8>>);
+
+/// 8-bit RGB or RGBA pixels, row by row without padding.
+#[derive(Debug, Clone)]
+pub(crate) struct Pixels {
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub alpha: bool,
+}
+
+impl Pixels {
+    /// Bytes per pixel.
+    pub fn channels(&self) -> usize {
+        if self.alpha { 4 } else { 3 }
+    }
+
+    /// Converts any decoded image to 8-bit RGB, or RGBA when it has alpha,
+    /// without copying when it already is one of the two.
+    pub fn from_image(image: DynamicImage) -> Pixels {
+        let (width, height) = (image.width(), image.height());
+        match image {
+            DynamicImage::ImageRgb8(b) => Pixels {
+                data: b.into_raw(),
+                width,
+                height,
+                alpha: false,
+            },
+            DynamicImage::ImageRgba8(b) => Pixels {
+                data: b.into_raw(),
+                width,
+                height,
+                alpha: true,
+            },
+            other if other.color().has_alpha() => Pixels {
+                data: other.to_rgba8().into_raw(),
+                width,
+                height,
+                alpha: true,
+            },
+            other => Pixels {
+                data: other.to_rgb8().into_raw(),
+                width,
+                height,
+                alpha: false,
+            },
+        }
+    }
+
+    /// Drops an alpha channel that is opaque everywhere, which makes PNG
+    /// output smaller and lets every encoder take its opaque path.
+    pub fn drop_opaque_alpha(&mut self) {
+        if self.alpha && self.data.chunks_exact(4).all(|p| p.get(3) == Some(&255)) {
+            self.data = self
+                .data
+                .chunks_exact(4)
+                .flat_map(|p| p.iter().take(3).copied())
+                .collect();
+            self.alpha = false;
+        }
+    }
+}
+
+/// A decoded, upright image.
+pub(crate) struct Upright {
+    pub pixels: Pixels,
+    /// The displayed size of the full image; `pixels` is smaller by `shrink`
+    /// (up to rounding) when the JPEG decoder scaled it down.
+    pub full: (u32, u32),
+    /// 1, 2, 4 or 8: the JPEG decoder's reduction; 1 for other formats.
+    /// Only tests look at it, to prove that shrink-on-load happens.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub shrink: u32,
+    /// The embedded ICC profile, to carry over into outputs that take one.
+    pub icc: Option<Vec<u8>>,
+}
+
+/// A source whose size and orientation are known but whose pixels are not
+/// decoded yet.
+pub(crate) struct Opened<'a> {
+    data: &'a [u8],
+    format: ImageFormat,
+    stored: (u32, u32),
+    pub orientation: u8,
+}
+
+/// Reads the size and orientation of `data` without decoding pixels.
+pub(crate) fn open(data: &[u8], format: ImageFormat) -> Result<Opened<'_>, MediaError> {
+    let stored = image_reader(data, format)
+        .into_dimensions()
+        .map_err(|e| image_error(format, e))?;
+    // Ingest wrote at most a minimal EXIF block; reading it with ingest's own
+    // parser keeps the displayed size identical to what ingest reported.
+    // The copy is cheap next to decoding.
+    let orientation = metadata::orientation(format, &Bytes::copy_from_slice(data));
+    Ok(Opened {
+        data,
+        format,
+        stored,
+        orientation,
+    })
+}
+
+impl Opened<'_> {
+    /// The size as displayed, after the orientation is applied.
+    pub fn displayed(&self) -> (u32, u32) {
+        if (5..=8).contains(&self.orientation) {
+            (self.stored.1, self.stored.0)
+        } else {
+            self.stored
+        }
+    }
+
+    /// Decodes the first frame upright. `reduction` is the output-to-source
+    /// ratio the caller will resample by: a JPEG is decoded at the smallest
+    /// DCT scale that is still at least that large.
+    pub fn decode(&self, reduction: f64) -> Result<Upright, MediaError> {
+        let shrink = shrink_for(reduction);
+        let fast = match self.format {
+            // At full size the `image` crate's decoder (zune-jpeg) is the
+            // faster one, so jpeg-decoder is only used when it can shrink.
+            ImageFormat::Jpeg if shrink > 1 => decode_jpeg_scaled(self.data, shrink),
+            ImageFormat::Webp => decode_webp(self.data, self.stored),
+            _ => None,
+        };
+        let (image, shrink, icc) = match fast {
+            Some(decoded) => decoded,
+            None => {
+                let (image, icc) = decode_full(self.data, self.format)?;
+                (image, 1, icc)
+            }
+        };
+        let mut image = image;
+        if let Some(o) = Orientation::from_exif(self.orientation) {
+            image.apply_orientation(o);
+        }
+        Ok(Upright {
+            pixels: Pixels::from_image(image),
+            full: self.displayed(),
+            shrink,
+            icc,
+        })
+    }
+}
+
+/// The largest JPEG reduction (8, 4, 2 or 1) that keeps the decoded image
+/// at least `reduction` times the full size, so the final high-quality
+/// resize only ever shrinks.
+pub(crate) fn shrink_for(reduction: f64) -> u32 {
+    [8u32, 4, 2]
+        .into_iter()
+        .find(|&d| 1.0 / f64::from(d) >= reduction)
+        .unwrap_or(1)
+}
+
+/// Decodes with jpeg-decoder at 1/`shrink` size; `None` means "use the
+/// full decoder instead", for whatever reason jpeg-decoder declined.
+fn decode_jpeg_scaled(data: &[u8], shrink: u32) -> Option<Decoded> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
+    decoder.set_max_decoding_buffer_size(usize::try_from(MAX_DECODE_BYTES).ok()?);
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    // CMYK needs Adobe's inversion quirks and 16-bit needs scaling; the
+    // `image` decoder handles both.
+    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+        return None;
+    }
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    // Requesting exactly the scaled size makes jpeg-decoder pick `shrink`
+    // (it chooses the smallest scale reaching the request on either axis).
+    let request = |len: u32| u16::try_from(len.div_ceil(shrink)).ok();
+    let (sw, sh) = decoder.scale(request(w)?, request(h)?).ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let image = match info.pixel_format {
+        PixelFormat::L8 => DynamicImage::ImageLuma8(image::GrayImage::from_raw(sw, sh, pixels)?),
+        _ => DynamicImage::ImageRgb8(image::RgbImage::from_raw(sw, sh, pixels)?),
+    };
+    // The factor actually used, which differs from the request when one
+    // side is so small that a smaller scale already reaches it.
+    let actual = [8u32, 4, 2]
+        .into_iter()
+        .find(|&d| w.div_ceil(d) == sw)
+        .unwrap_or(1);
+    Some((image, actual, decoder.icc_profile()))
+}
+
+/// Decodes a still WebP with libwebp, about 2.5 times faster than the
+/// `image` crate's pure-Rust decoder on large photos; `None` for animations
+/// (the first frame then comes from the `image` decoder) and failures.
+fn decode_webp(data: &[u8], (w, h): (u32, u32)) -> Option<Decoded> {
+    // libwebp allocates the whole canvas itself, so the cap is checked here.
+    if u64::from(w) * u64::from(h) * 4 > MAX_DECODE_BYTES {
+        return None;
+    }
+    let decoded = ::webp::Decoder::new(data).decode()?;
+    let (dw, dh) = (decoded.width(), decoded.height());
+    let image = if decoded.is_alpha() {
+        DynamicImage::ImageRgba8(image::RgbaImage::from_raw(dw, dh, decoded.to_vec())?)
+    } else {
+        DynamicImage::ImageRgb8(image::RgbImage::from_raw(dw, dh, decoded.to_vec())?)
+    };
+    // The profile is a chunk of the container, which the `image` decoder
+    // reads without decoding pixels.
+    let icc = image::codecs::webp::WebPDecoder::new(Cursor::new(data))
+        .ok()
+        .and_then(|mut d| d.icc_profile().ok().flatten());
+    Some((image, 1, icc))
+}
+
+/// The `image` crate's decoder for `format`, with its allocation limit.
+fn image_reader(data: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
+    let mut reader = ImageReader::with_format(Cursor::new(data), format.to_image_format());
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    reader
+}
+
+/// Full-size decode of the first frame, with the ICC profile.
+fn decode_full(
+    data: &[u8],
+    format: ImageFormat,
+) -> Result<(DynamicImage, Option<Vec<u8>>), MediaError> {
+    let mut decoder = image_reader(data, format)
+        .into_decoder()
+        .map_err(|e| image_error(format, e))?;
+    // A broken profile only costs colour accuracy, so it is not an error.
+    let icc = decoder.icc_profile().ok().flatten();
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+    Ok((image, icc))
+}
