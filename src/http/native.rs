@@ -46,6 +46,19 @@ pub struct TargetView {
     pub href: String,
 }
 
+impl ImageLinks {
+    pub fn new(base: &str, env: Uuid, image: Uuid) -> ImageLinks {
+        ImageLinks {
+            self_link: Link {
+                href: format!("{base}/v1/environments/{env}/images/{image}"),
+            },
+            environment: Link {
+                href: format!("{base}/v1/environments/{env}"),
+            },
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct EnvironmentRef {
     pub id: Uuid,
@@ -167,14 +180,7 @@ pub fn image_view(state: &AppState, described: &Described) -> ImageView {
         })
         .collect();
     ImageView {
-        links: ImageLinks {
-            self_link: Link {
-                href: format!("{base}/v1/environments/{env}/images/{}", image.id),
-            },
-            environment: Link {
-                href: format!("{base}/v1/environments/{env}"),
-            },
-        },
+        links: ImageLinks::new(base, env, image.id),
         id: image.id,
         targets,
         environment: EnvironmentRef { id: env },

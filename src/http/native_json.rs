@@ -11,9 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
-use super::native::{
-    EnvironmentRef, ImageLinks, ImageView, Link, TargetView, image_view, iso_millis,
-};
+use super::native::{EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis};
 use crate::domain::{ExternalImage, ExternalTarget, Principal, Subject};
 use crate::error::{Error, Result};
 
@@ -147,14 +145,7 @@ pub fn external_view(state: &AppState, image: &ExternalImage) -> ImageView {
         })
         .collect();
     ImageView {
-        links: ImageLinks {
-            self_link: Link {
-                href: format!("{base}/v1/environments/{env}/images/{}", image.id),
-            },
-            environment: Link {
-                href: format!("{base}/v1/environments/{env}"),
-            },
-        },
+        links: ImageLinks::new(base, env, image.id),
         id: image.id,
         targets,
         environment: EnvironmentRef { id: env },

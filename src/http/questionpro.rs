@@ -27,6 +27,15 @@ pub struct QuestionProError {
     resource: String,
 }
 
+impl QuestionProError {
+    fn at(uri: &Uri, error: Error) -> QuestionProError {
+        QuestionProError {
+            error,
+            resource: uri.path().to_string(),
+        }
+    }
+}
+
 impl IntoResponse for QuestionProError {
     fn into_response(self) -> Response {
         let classified = classify(&self.error);
@@ -156,11 +165,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let resource = uri.path().to_string();
-    let wrap = |error: Error| QuestionProError {
-        error,
-        resource: resource.clone(),
-    };
+    let wrap = |error: Error| QuestionProError::at(&uri, error);
     let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
     let incoming = read_upload(&headers, body, state.max_upload_bytes)
         .await
@@ -189,11 +194,7 @@ pub async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let resource = uri.path().to_string();
-    let wrap = |error: Error| QuestionProError {
-        error,
-        resource: resource.clone(),
-    };
+    let wrap = |error: Error| QuestionProError::at(&uri, error);
     let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
     let mut images = Vec::new();
     let mut after = None;
@@ -229,11 +230,7 @@ pub async fn get(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let resource = uri.path().to_string();
-    let wrap = |error: Error| QuestionProError {
-        error,
-        resource: resource.clone(),
-    };
+    let wrap = |error: Error| QuestionProError::at(&uri, error);
     let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
     let number = image_number(&image).map_err(wrap)?;
     let image = state
@@ -255,11 +252,7 @@ pub async fn delete(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let resource = uri.path().to_string();
-    let wrap = |error: Error| QuestionProError {
-        error,
-        resource: resource.clone(),
-    };
+    let wrap = |error: Error| QuestionProError::at(&uri, error);
     let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
     let number = image_number(&image).map_err(wrap)?;
     let env = principal.environment_id;

@@ -254,15 +254,32 @@ fn tmp_uneven_delays() {
     let mut gif = Vec::new();
     {
         let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
-        enc.set_repeat(image::codecs::gif::Repeat::Infinite).unwrap();
+        enc.set_repeat(image::codecs::gif::Repeat::Infinite)
+            .unwrap();
         for (i, ms) in [100u32, 200, 300].into_iter().enumerate() {
             let buf = image::RgbaImage::from_pixel(32, 32, image::Rgba([i as u8 * 80, 0, 0, 255]));
-            enc.encode_frame(image::Frame::from_parts(buf, 0, 0, image::Delay::from_numer_denom_ms(ms, 1))).unwrap();
+            enc.encode_frame(image::Frame::from_parts(
+                buf,
+                0,
+                0,
+                image::Delay::from_numer_denom_ms(ms, 1),
+            ))
+            .unwrap();
         }
     }
     let img = stored(gif);
     for format in [OutputFormat::Gif, OutputFormat::Webp] {
-        let out = render_ok(&img, &RenderSpec { width: Some(16), ..spec(format) });
-        println!("{format:?} {:?} source {:?}", frames(&out.bytes), frames(&img.bytes));
+        let out = render_ok(
+            &img,
+            &RenderSpec {
+                width: Some(16),
+                ..spec(format)
+            },
+        );
+        println!(
+            "{format:?} {:?} source {:?}",
+            frames(&out.bytes),
+            frames(&img.bytes)
+        );
     }
 }
