@@ -8,6 +8,10 @@
 //! pure and in-memory: no files, no async, no logging and no global state.
 //! Hostile input must never cause a panic, so all parsing uses checked
 //! arithmetic and bounds-checked slice access.
+//!
+//! Stored originals are then served through [`transform`], which plans and
+//! renders resized, cropped and re-encoded renditions, and summarised by
+//! [`placeholder`] into a ThumbHash and a dominant colour at upload.
 
 pub mod metadata;
 pub mod placeholder;

@@ -2,14 +2,16 @@
 //!
 //! Renditions and placeholders start here. The displayed size is known
 //! before any pixel is decoded, so callers can validate and plan first. A
-//! JPEG is then decoded by jpeg-decoder, which can skip most of the inverse
-//! DCT and produce the image at 1/2, 1/4 or 1/8 of its size (shrink-on-load):
-//! for a thumbnail of a large photo that is most of the work saved. Anything
-//! jpeg-decoder refuses (CMYK, 12-bit, arithmetic coding, corrupt data that
-//! the more lenient decoder accepted at ingest) falls back to the `image`
-//! crate's full-size decode, as do all other formats. The EXIF orientation
-//! is read with the same function ingest used, so the displayed size seen
-//! here is the one ingest reported.
+//! JPEG that is wanted much smaller than it is gets decoded by jpeg-decoder,
+//! which skips most of the inverse DCT and produces the image at 1/2, 1/4 or
+//! 1/8 of its size (shrink-on-load); at full size zune-jpeg (the `image`
+//! crate's decoder) is faster and is used instead. Whatever jpeg-decoder
+//! refuses (CMYK, 12-bit, arithmetic coding, damage the more lenient decoder
+//! accepted at ingest) falls back to the `image` crate too. Still WebP goes
+//! through libwebp, which is much faster than the pure-Rust decoder; other
+//! formats and animations' first frames use the `image` crate. The EXIF
+//! orientation is read with the same function ingest used, so the displayed
+//! size seen here is the one ingest reported.
 
 use std::io::Cursor;
 

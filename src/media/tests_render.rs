@@ -116,6 +116,37 @@ fn crop_selects_the_displayed_region() {
 }
 
 #[test]
+fn crops_are_scaled_with_shrink_on_load() {
+    // 800 px of crop rendered at 100 px: decoded at 1/8, where the crop
+    // must be mapped to 100 decoded pixels at (75, 37.5).
+    let img = stored(corpus("photo-1920x1280.jpg"));
+    let s = RenderSpec {
+        width: Some(100),
+        crop: Some(Crop {
+            x: 600,
+            y: 300,
+            width: 800,
+            height: 800,
+        }),
+        format: OutputFormat::Png,
+        ..RenderSpec::default()
+    };
+    let (upright, _) = transform::decode_for(&img.bytes, img.format, &s, &limits()).unwrap();
+    assert_eq!(upright.shrink, 8);
+    let out = decode(&render_ok(&img, &s)).to_rgb8();
+    let reference = image::load_from_memory(&img.bytes)
+        .unwrap()
+        .crop_imm(600, 300, 800, 800)
+        .resize_exact(100, 100, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    assert!(
+        mean_diff(&out, &reference) < 4.0,
+        "{}",
+        mean_diff(&out, &reference)
+    );
+}
+
+#[test]
 fn small_sources_are_not_enlarged_unless_asked() {
     let img = stored(corpus("avatar-400.jpg"));
     let mut s = RenderSpec {
@@ -183,6 +214,11 @@ fn outputs_carry_no_private_metadata() {
         for secret in [&b"GPS"[..], b"Canon", b"TestCam", b"Exif"] {
             assert!(!contains(&out.bytes, secret), "{format:?}");
         }
+        if format == Jpeg {
+            // A progressive frame header (SOF2); marker bytes cannot occur
+            // inside entropy-coded data, where 0xFF is always stuffed.
+            assert!(contains(&out.bytes, &[0xFF, 0xC2]));
+        }
     }
 }
 
@@ -249,37 +285,50 @@ fn large_jpegs_are_shrunk_while_decoding() {
     assert_eq!(source::shrink_for(0.6), 1);
 }
 
+/// Loop count of a GIF or WebP animation as the `image` decoders read it;
+/// `None` is forever.
+fn loops(bytes: &[u8]) -> Option<u32> {
+    let cursor = std::io::Cursor::new(bytes);
+    let count = if bytes.starts_with(b"GIF") {
+        image::codecs::gif::GifDecoder::new(cursor)
+            .unwrap()
+            .loop_count()
+    } else {
+        image::codecs::webp::WebPDecoder::new(cursor)
+            .unwrap()
+            .loop_count()
+    };
+    match count {
+        image::metadata::LoopCount::Infinite => None,
+        image::metadata::LoopCount::Finite(n) => Some(n.get()),
+    }
+}
+
 #[test]
-fn tmp_uneven_delays() {
+fn uneven_delays_and_finite_loops_survive() {
+    use image::codecs::gif::{GifEncoder, Repeat};
     let mut gif = Vec::new();
     {
-        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
-        enc.set_repeat(image::codecs::gif::Repeat::Infinite)
-            .unwrap();
+        let mut encoder = GifEncoder::new(&mut gif);
+        encoder.set_repeat(Repeat::Finite(3)).unwrap();
         for (i, ms) in [100u32, 200, 300].into_iter().enumerate() {
-            let buf = image::RgbaImage::from_pixel(32, 32, image::Rgba([i as u8 * 80, 0, 0, 255]));
-            enc.encode_frame(image::Frame::from_parts(
-                buf,
-                0,
-                0,
-                image::Delay::from_numer_denom_ms(ms, 1),
-            ))
-            .unwrap();
+            let colour = image::Rgba([i as u8 * 80, 0, 0, 255]);
+            let buffer = image::RgbaImage::from_pixel(32, 32, colour);
+            let delay = image::Delay::from_numer_denom_ms(ms, 1);
+            let frame = image::Frame::from_parts(buffer, 0, 0, delay);
+            encoder.encode_frame(frame).unwrap();
         }
     }
     let img = stored(gif);
+    let three = Some(3);
+    assert_eq!(loops(&img.bytes), three);
     for format in [OutputFormat::Gif, OutputFormat::Webp] {
-        let out = render_ok(
-            &img,
-            &RenderSpec {
-                width: Some(16),
-                ..spec(format)
-            },
-        );
-        println!(
-            "{format:?} {:?} source {:?}",
-            frames(&out.bytes),
-            frames(&img.bytes)
-        );
+        let s = RenderSpec {
+            width: Some(16),
+            ..spec(format)
+        };
+        let out = render_ok(&img, &s);
+        assert_eq!(frames(&out.bytes), [100, 200, 300], "{format:?}");
+        assert_eq!(loops(&out.bytes), three, "{format:?}");
     }
 }

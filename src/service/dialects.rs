@@ -20,7 +20,7 @@ use crate::storage::BlobStore;
 
 /// What an image id can name.
 pub enum AnyImage {
-    Stored(Described),
+    Stored(Box<Described>),
     External(ExternalImage),
 }
 
@@ -311,7 +311,7 @@ impl Service {
                 Some(external) => Ok(AnyImage::External(external)),
                 None => Err(Error::NotFound("image")),
             },
-            other => other.map(AnyImage::Stored),
+            other => other.map(|described| AnyImage::Stored(Box::new(described))),
         }
     }
 

@@ -88,7 +88,7 @@ pub(crate) fn pad(
 ) -> Pixels {
     let (image, fill) = match padding {
         Padding::Transparent => (with_alpha(image), vec![0u8; 4]),
-        Padding::Colour(c) if image.alpha => (image, vec![c[0], c[1], c[2], 255]),
+        Padding::Colour([r, g, b]) if image.alpha => (image, vec![r, g, b, 255]),
         Padding::Colour(c) => (image, c.to_vec()),
     };
     let channels = image.channels();
