@@ -60,7 +60,11 @@ impl Service {
         metrics::counter!("imagestore_uploads_total").increment(1);
         metrics::counter!("imagestore_upload_bytes_total").increment(image.byte_size);
         let presets = self.catalog.presets(environment_id).await?;
-        self.render_eager(&image, &presets).await;
+        // A dropbox item may expire unclaimed or be cropped before its claim; its eager
+        // presets are rendered when it is claimed instead.
+        if image.expires_at.is_none() {
+            self.render_eager(&image, &presets).await;
+        }
         Ok(self.describe_with(image, &presets))
     }
 
