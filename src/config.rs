@@ -18,10 +18,13 @@ pub struct StorageArgs {
     /// Directory for the embedded default: the SQLite catalog, blobs and temp files.
     #[arg(long, env = "IMAGESTORE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Catalog URL: `sqlite:PATH`. Defaults to `sqlite:<data-dir>/imagestore.db`.
+    /// Catalog URL: `sqlite:PATH` or `postgres://user@host/db`. Defaults to
+    /// `sqlite:<data-dir>/imagestore.db`.
     #[arg(long, env = "IMAGESTORE_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Blob store: a directory. Defaults to `<data-dir>/blobs`.
+    /// Blob store: a directory, or `s3://bucket[/prefix]` (configured by AWS_ENDPOINT_URL,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP). Defaults to
+    /// `<data-dir>/blobs`.
     #[arg(long, env = "IMAGESTORE_BLOB_STORE")]
     pub blob_store: Option<String>,
 }
@@ -177,18 +180,21 @@ impl StorageArgs {
             Some(url) => url.clone(),
             None => format!("sqlite:{}", data_dir.join("imagestore.db").display()),
         };
-        if !database_url.starts_with("sqlite:") {
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| database_url.starts_with(scheme))
+        {
             return Err(ConfigError(format!(
-                "--database-url must be a sqlite: URL, got {database_url:?}"
+                "--database-url must be a sqlite: or postgres:// URL, got {database_url:?}"
             )));
         }
         let blob_store = match &self.blob_store {
             Some(store) => store.clone(),
             None => data_dir.join("blobs").display().to_string(),
         };
-        if blob_store.contains("://") {
+        if blob_store.contains("://") && !blob_store.starts_with("s3://") {
             return Err(ConfigError(format!(
-                "--blob-store must be a directory, got {blob_store:?}"
+                "--blob-store must be a directory or an s3://bucket[/prefix] URL, got {blob_store:?}"
             )));
         }
         Ok(StorageConfig {

@@ -48,6 +48,14 @@ pub enum Error {
     /// Too much work is queued; the client should come back later.
     #[error("the server is busy; retry after {retry_after_secs} seconds")]
     Overloaded { retry_after_secs: u64 },
+    /// The catalog or the blob store cannot be reached right now (connection refused or
+    /// lost, pool exhausted, engine shutting down, disk full). Transient by nature: the
+    /// client is told to retry, and the instance recovers by itself when the engine does.
+    #[error("{engine} unavailable: {message}")]
+    Unavailable {
+        engine: &'static str,
+        message: String,
+    },
     /// The catalog failed. Details are logged, never shown to the client.
     #[error("catalog: {0}")]
     Catalog(String),
@@ -71,14 +79,49 @@ impl From<MediaError> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        Error::Catalog(error.to_string())
+        let unavailable = match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(database) => database
+                .code()
+                .is_some_and(|code| engine_unavailable_code(&code)),
+            _ => false,
+        };
+        if unavailable {
+            Error::Unavailable {
+                engine: "catalog",
+                message: error.to_string(),
+            }
+        } else {
+            Error::Catalog(error.to_string())
+        }
     }
+}
+
+/// Database error codes that mean "the engine cannot serve right now", as opposed to a
+/// statement that is wrong: PostgreSQL's connection-exception class (08xxx), its
+/// shutdown and start-up states (57P01-57P03), too many connections (53300), and
+/// SQLite's busy, locked, I/O and full-disk results (5, 6, 10, 13).
+fn engine_unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        || matches!(code, "5" | "6" | "10" | "13")
 }
 
 impl From<object_store::Error> for Error {
     fn from(error: object_store::Error) -> Self {
         match error {
             object_store::Error::NotFound { .. } => Error::NotFound("blob"),
+            // What a store's client reports when a request failed on the way (connection
+            // refused, timed out after its retries, a 5xx), or the local disk refused.
+            object_store::Error::Generic { .. } => Error::Unavailable {
+                engine: "blob store",
+                message: error.to_string(),
+            },
             other => Error::Blobs(other.to_string()),
         }
     }
@@ -99,6 +142,7 @@ impl Error {
             Error::ImageLimit { limit, .. } => limit,
             Error::BodyIncomplete(_) => "body_incomplete",
             Error::Overloaded { .. } => "overloaded",
+            Error::Unavailable { .. } => "unavailable",
             Error::Catalog(_) => "catalog",
             Error::Blobs(_) => "blobs",
             Error::Internal(_) => "internal",

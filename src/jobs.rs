@@ -3,7 +3,9 @@
 //! failed) is removed once it is older than the grace period, never before, so that an
 //! upload still between its two writes is never touched. Temp files of uploads cut short
 //! by a crash are removed on the same schedule. `imagestore gc` runs one sweep by hand; a
-//! server runs one every `--gc-interval` seconds.
+//! server runs one every `--gc-interval` seconds. With many instances on one catalog,
+//! each sweep first takes the catalog's sweep lock and skips its turn when another
+//! instance is sweeping, so the same work is never done twice at once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,18 +27,26 @@ pub struct SweepReport {
     pub orphans_removed: u64,
     pub temp_files_removed: u64,
     pub expired_uploads_removed: u64,
+    /// True when another instance held the sweep lock, so this sweep did nothing.
+    pub skipped: bool,
 }
 
 impl Service {
     /// Removes orphan blobs and stale temp files older than `grace`.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport> {
+        let Some(_lock) = self.catalog.try_sweep_lock().await? else {
+            return Ok(SweepReport {
+                skipped: true,
+                ..SweepReport::default()
+            });
+        };
         let mut report = SweepReport {
             expired_uploads_removed: self.expire_uploads().await?,
             ..SweepReport::default()
         };
         let cutoff =
             Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-        let mut listing = self.blobs.list();
+        let mut listing = self.blobs.list_under(None);
         while let Some(entry) = listing.next().await {
             let entry = entry?;
             report.blobs_examined += 1;

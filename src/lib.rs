@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod media;
+pub mod migrate;
 pub mod service;
 pub mod storage;
 
@@ -36,7 +37,7 @@ pub async fn open_service(
     settings: ServiceSettings,
 ) -> Result<Arc<Service>> {
     let catalog = Catalog::open(&storage.database_url).await?;
-    let blobs = BlobStore::open_directory(&storage.blob_store)?;
+    let blobs = BlobStore::open(&storage.blob_store)?;
     Ok(Service::new(catalog, blobs, settings))
 }
 

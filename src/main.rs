@@ -1,4 +1,4 @@
-//! The `imagestore` command: `serve`, `environment create`, `key create`, `gc`. Each
+//! The `imagestore` command: `serve`, `environment create`, `key create`, `gc`, `migrate`. Each
 //! parses its flags, calls the library, and prints; the admin commands print exactly one
 //! JSON object on stdout so that scripts can read them.
 
@@ -34,6 +34,18 @@ enum Command {
         /// Only blobs older than this many seconds are removed.
         #[arg(long, env = "IMAGESTORE_ORPHAN_GRACE", default_value_t = 3600)]
         grace_secs: u64,
+    },
+    /// Copy a whole deployment (the source named by the usual storage flags) into another
+    /// catalog and blob store, verifying every blob; safe to re-run after an interruption.
+    Migrate {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Destination catalog: `postgres://…` or `sqlite:PATH`.
+        #[arg(long)]
+        to_database_url: String,
+        /// Destination blob store: `s3://bucket[/prefix]` or a directory.
+        #[arg(long)]
+        to_blob_store: String,
     },
 }
 
@@ -109,7 +121,66 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Command::Migrate {
+            storage,
+            to_database_url,
+            to_blob_store,
+        } => {
+            init_logs(LogFormat::Text);
+            migrate(&storage, &to_database_url, &to_blob_store).await
+        }
     }
+}
+
+async fn migrate(
+    storage: &StorageArgs,
+    to_database_url: &str,
+    to_blob_store: &str,
+) -> anyhow::Result<()> {
+    use imagestore::migrate::{Deployment, Progress};
+    use imagestore::storage::{BlobStore, Catalog};
+    use std::io::{IsTerminal, Write};
+
+    let source = storage.resolve()?;
+    let from = Deployment {
+        catalog: Catalog::open(&source.database_url)
+            .await
+            .with_context(|| format!("opening the source catalog {}", source.database_url))?,
+        blobs: BlobStore::open(&source.blob_store)?,
+    };
+    let to = Deployment {
+        catalog: Catalog::open(to_database_url)
+            .await
+            .with_context(|| format!("opening the destination catalog {to_database_url}"))?,
+        blobs: BlobStore::open(to_blob_store)?,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let report = imagestore::migrate::migrate(&from, &to, |p: Progress<'_>| {
+        if terminal {
+            let filled = (p.done * 30).checked_div(p.total).unwrap_or(30).min(30) as usize;
+            eprint!(
+                "\r{:<16} [{}{}] {}/{}",
+                p.table,
+                "#".repeat(filled),
+                ".".repeat(30 - filled),
+                p.done,
+                p.total
+            );
+            if p.done >= p.total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .await?;
+    println!("{}", serde_json::to_string(&report)?);
+    if !report.failures.is_empty() {
+        anyhow::bail!(
+            "{} image(s) failed verification and were not copied; see \"failures\"",
+            report.failures.len()
+        );
+    }
+    Ok(())
 }
 
 async fn open(

@@ -37,6 +37,10 @@ pub struct Classified {
     pub retry_after: Option<u64>,
 }
 
+/// What a client is told to wait when an engine is unreachable: long enough not to
+/// hammer it, short enough that a restarted engine is used again soon.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 pub fn classify(error: &Error) -> Classified {
     let (status, code, detail, retry_after) = match error {
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "ACCESS_FAILED", None, None),
@@ -90,6 +94,12 @@ pub fn classify(error: &Error) -> Classified {
             None,
             Some(*retry_after_secs),
         ),
+        Error::Unavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            None,
+            Some(UNAVAILABLE_RETRY_AFTER_SECS),
+        ),
         Error::Catalog(_) | Error::Blobs(_) | Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "UNEXPECTED_ERROR",
@@ -107,7 +117,9 @@ pub fn classify(error: &Error) -> Classified {
 
 /// The message a client sees: the error's own text, except for server-side failures.
 pub fn public_message(error: &Error, status: StatusCode) -> String {
-    if status.is_server_error() && !matches!(error, Error::Overloaded { .. }) {
+    if let Error::Unavailable { .. } = error {
+        "The service cannot reach its storage right now; retry shortly.".into()
+    } else if status.is_server_error() && !matches!(error, Error::Overloaded { .. }) {
         "An unexpected error occurred; quote the error id when reporting it.".into()
     } else {
         match error {
@@ -126,7 +138,9 @@ pub fn public_message(error: &Error, status: StatusCode) -> String {
 
 /// Logs an error at the level its status deserves.
 pub fn log_error(error: &Error, status: StatusCode, id: Uuid) {
-    if status.is_server_error() && !matches!(error, Error::Overloaded { .. }) {
+    if let Error::Unavailable { .. } = error {
+        tracing::warn!(error_id = %id, %error, "storage unavailable");
+    } else if status.is_server_error() && !matches!(error, Error::Overloaded { .. }) {
         tracing::error!(error_id = %id, %error, "request failed");
     } else {
         tracing::debug!(error_id = %id, %error, status = status.as_u16(), "request refused");

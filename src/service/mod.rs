@@ -89,6 +89,12 @@ impl Service {
         })
     }
 
+    /// The catalog, for operations that are about the deployment rather than a request
+    /// (locks, migrations, tests of several instances).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         auth::authenticate(&self.catalog, token).await
     }

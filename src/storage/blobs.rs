@@ -2,6 +2,11 @@
 //! of the embedded default, an in-memory store in unit tests and an S3 bucket are used the
 //! same way.
 //!
+//! An S3 store is bounded on purpose: a few quick retries and short timeouts, so that an
+//! unreachable store turns into a 503 within seconds rather than a request that hangs for
+//! object_store's default three minutes of retrying. Large blobs go up as multipart
+//! uploads, in parts sliced from the bytes already in memory (no second copy).
+//!
 //! The local store is opened with fsync on: object_store then writes to a staging file,
 //! syncs it, renames it into place and syncs the directory before `put` returns. That is
 //! the durability rule (temp + fsync + rename + fsync dir); an fsync error fails the put.
@@ -17,10 +22,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::prefix::PrefixStore;
+use object_store::{
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
+};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -43,7 +53,95 @@ pub struct BlobEntry {
     pub last_modified: DateTime<Utc>,
 }
 
+/// Blobs above this size are written as multipart uploads.
+const MULTIPART_THRESHOLD: usize = 8 << 20;
+/// S3's smallest allowed part (except the last).
+const MULTIPART_PART_SIZE: usize = 5 << 20;
+
 impl BlobStore {
+    /// Opens the store a `--blob-store` value names: `s3://bucket[/prefix]`, or a local
+    /// directory path.
+    pub fn open(spec: &str) -> Result<BlobStore> {
+        match spec.strip_prefix("s3://") {
+            Some(rest) => BlobStore::open_s3(rest),
+            None => BlobStore::open_directory(spec),
+        }
+    }
+
+    /// Opens `bucket[/prefix]` on an S3-compatible store configured by the usual AWS_*
+    /// variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ALLOW_HTTP). Path-style requests unless AWS_VIRTUAL_HOSTED_STYLE_REQUEST says
+    /// otherwise, since self-hosted stores rarely have wildcard DNS.
+    ///
+    /// A query may override the endpoint settings for this one store
+    /// (`s3://bucket?endpoint=http://host:3900&region=garage&allow_http=true`), so that a
+    /// migration can copy between two stores; credentials stay in the environment, where
+    /// they are not echoed by logs and process listings.
+    fn open_s3(spec: &str) -> Result<BlobStore> {
+        // ring is compiled in as rustls' crypto provider; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (bucket_and_prefix, query) = spec.split_once('?').unwrap_or((spec, ""));
+        let (bucket, prefix) = match bucket_and_prefix.split_once('/') {
+            Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
+            None => (bucket_and_prefix, ""),
+        };
+        if bucket.is_empty() {
+            return Err(Error::InvalidInput {
+                target: "blob-store",
+                message: "an s3:// blob store needs a bucket: s3://bucket[/prefix]".into(),
+            });
+        }
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let key = match &*name {
+                "endpoint" => AmazonS3ConfigKey::Endpoint,
+                "region" => AmazonS3ConfigKey::Region,
+                "allow_http" => AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp),
+                "virtual_hosted_style_request" => AmazonS3ConfigKey::VirtualHostedStyleRequest,
+                other => {
+                    return Err(Error::InvalidInput {
+                        target: "blob-store",
+                        message: format!(
+                            "unknown s3:// option {other:?} (endpoint, region, allow_http, \
+                             virtual_hosted_style_request)"
+                        ),
+                    });
+                }
+            };
+            builder = builder.with_config(key, value);
+        }
+        for (key, default) in [
+            (ClientConfigKey::Timeout, "30s"),
+            (ClientConfigKey::ConnectTimeout, "2s"),
+        ] {
+            let name = format!("AWS_{}", key.as_ref().to_ascii_uppercase());
+            if std::env::var_os(name).is_none() {
+                builder = builder.with_config(AmazonS3ConfigKey::Client(key), default);
+            }
+        }
+        let store = builder
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: std::time::Duration::from_millis(100),
+                    max_backoff: std::time::Duration::from_secs(1),
+                    base: 2.0,
+                },
+                max_retries: 2,
+                retry_timeout: std::time::Duration::from_secs(5),
+            })
+            .build()
+            .map_err(|e| Error::InvalidInput {
+                target: "blob-store",
+                message: format!("cannot configure the S3 store: {e}"),
+            })?;
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            Arc::new(PrefixStore::new(store, prefix))
+        };
+        Ok(BlobStore { store })
+    }
+
     /// Opens a local directory, creating it if needed.
     pub fn open_directory(dir: &str) -> Result<BlobStore> {
         std::fs::create_dir_all(dir)
@@ -79,11 +177,20 @@ impl BlobStore {
         Uuid::parse_str(parts.next()?).ok()
     }
 
-    /// Writes the whole blob durably; when this returns Ok the bytes survive a crash.
+    /// Writes the whole blob durably; when this returns Ok the bytes survive a crash. A
+    /// large blob goes up in parts; the object appears only when the last part is done.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
-        self.store
-            .put(&Path::from(key), PutPayload::from(bytes))
-            .await?;
+        let path = Path::from(key);
+        if bytes.len() <= MULTIPART_THRESHOLD {
+            self.store.put(&path, PutPayload::from(bytes)).await?;
+            return Ok(());
+        }
+        let upload = self.store.put_multipart(&path).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART_SIZE);
+        // `put` slices the Bytes into parts without copying them.
+        writer.put(bytes);
+        // finish() aborts the upload when a part fails, so no parts are left behind.
+        writer.finish().await?;
         Ok(())
     }
 
@@ -131,10 +238,10 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Every blob in the store, for the orphan sweeper.
-    pub fn list(&self) -> BoxStream<'static, Result<BlobEntry>> {
+    /// Every blob in the store (the orphan sweeper), or under `prefix/` (the migration).
+    pub fn list_under(&self, prefix: Option<&str>) -> BoxStream<'static, Result<BlobEntry>> {
         self.store
-            .list(None)
+            .list(prefix.map(Path::from).as_ref())
             .map(|entry| {
                 let meta = entry?;
                 Ok(BlobEntry {
@@ -191,7 +298,7 @@ mod tests {
             std::fs::read(dir.path().join("e/i/original")).unwrap(),
             b"abc"
         );
-        let listed: Vec<BlobEntry> = store.list().try_collect().await.unwrap();
+        let listed: Vec<BlobEntry> = store.list_under(None).try_collect().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].key, "e/i/original");
         store.ping().await.unwrap();

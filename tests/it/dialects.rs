@@ -587,7 +587,7 @@ async fn unclaimed_dropbox_items_expire_with_their_bytes() {
         .await
         .unwrap();
     let picture: i64 = response.text().await.unwrap().parse().unwrap();
-    assert_eq!(server.blob_files().len(), 1);
+    assert_eq!(server.blob_keys().await.len(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let item = server.url(&format!("/api/dropbox/pictures/{picture}"));
     assert_eq!(
@@ -616,7 +616,7 @@ async fn unclaimed_dropbox_items_expire_with_their_bytes() {
         .await
         .unwrap();
     assert_eq!(report.expired_uploads_removed, 1);
-    assert!(server.blob_files().is_empty());
+    assert!(server.blob_keys().await.is_empty());
 }
 
 #[tokio::test]

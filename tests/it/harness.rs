@@ -1,8 +1,10 @@
-//! Starts the real server in-process on 127.0.0.1:0 over a temp data directory and talks
-//! HTTP to it, as a client would. Also builds the inputs tests need: corpus files and
+//! Starts the real server in-process on 127.0.0.1:0 over a fresh deployment (see
+//! `backends`: the embedded default, or PostgreSQL and S3) and talks HTTP to it, as a
+//! client would. Also builds the inputs tests need: corpus files and
 //! hostile images made on the spot.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use clap::Parser;
 use imagestore::Running;
@@ -10,10 +12,18 @@ use imagestore::config::ServeArgs;
 use imagestore::domain::Scope;
 use reqwest::Client;
 use serde_json::Value;
-use tempfile::TempDir;
 use uuid::Uuid;
 
+use crate::backends::TestStorage;
+
 pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/");
+
+/// An HTTP client. TLS in this build has no bundled crypto provider (object_store's S3
+/// client shares reqwest with the tests), so ring is installed first.
+pub fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new()
+}
 
 pub fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(CORPUS).join(name)).unwrap_or_else(|e| panic!("corpus/{name}: {e}"))
@@ -30,7 +40,7 @@ pub struct TestServer {
     pub env: Uuid,
     /// The admin token made on first start.
     pub token: String,
-    pub dir: TempDir,
+    pub storage: Arc<TestStorage>,
     pub client: Client,
     running: Option<Running>,
 }
@@ -42,16 +52,64 @@ impl TestServer {
 
     /// Starts with extra `serve` flags, such as `["--max-upload-bytes", "1000"]`.
     pub async fn start_with(flags: &[&str]) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let (running, base) = launch(dir.path(), flags).await;
+        TestServer::start_on(TestStorage::new().await, flags).await
+    }
+
+    /// Starts on a deployment the test prepared (engines behind a proxy, say).
+    pub async fn start_on(storage: TestStorage, flags: &[&str]) -> TestServer {
+        let storage = Arc::new(storage);
+        let (running, base) = launch(&storage, flags).await;
         let first = running.bootstrap.clone().expect("first start bootstraps");
         TestServer {
             base,
             env: first.environment.id,
             token: first.key.token,
-            dir,
-            client: Client::new(),
+            storage,
+            client: client(),
             running: Some(running),
+        }
+    }
+
+    /// Another instance on the same deployment (same catalog, same blob store), as a
+    /// second process behind a load balancer would be; it shares the first admin key.
+    pub async fn another_instance(&self) -> TestServer {
+        let (running, base) = launch(&self.storage, &[]).await;
+        assert!(
+            running.bootstrap.is_none(),
+            "a second instance bootstrapped"
+        );
+        TestServer {
+            base,
+            env: self.env,
+            token: self.token.clone(),
+            storage: self.storage.clone(),
+            client: client(),
+            running: Some(running),
+        }
+    }
+
+    /// Starts on a deployment that already has data, with a key of it.
+    pub async fn resume_on(storage: TestStorage, env: Uuid, token: &str) -> TestServer {
+        let storage = Arc::new(storage);
+        let (running, base) = launch(&storage, &[]).await;
+        assert!(
+            running.bootstrap.is_none(),
+            "a deployment with data bootstrapped"
+        );
+        TestServer {
+            base,
+            env,
+            token: token.to_string(),
+            storage,
+            client: client(),
+            running: Some(running),
+        }
+    }
+
+    /// Stops the server (graceful shutdown), leaving its deployment as it is.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
         }
     }
 
@@ -60,7 +118,7 @@ impl TestServer {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
-        let (running, base) = launch(self.dir.path(), &[]).await;
+        let (running, base) = launch(&self.storage, &[]).await;
         assert!(
             running.bootstrap.is_none(),
             "a restart must not bootstrap again"
@@ -77,8 +135,9 @@ impl TestServer {
         self.url(&format!("/v1/environments/{}/images", self.env))
     }
 
-    pub fn blob_dir(&self) -> PathBuf {
-        self.dir.path().join("blobs")
+    /// The data directory (temp files; the catalog and blobs on the embedded default).
+    pub fn data_dir(&self) -> &Path {
+        self.storage.dir.path()
     }
 
     /// A key with the given scopes in the given environment (made through the service).
@@ -132,35 +191,16 @@ impl TestServer {
         )
     }
 
-    /// Every file under the blob directory.
-    pub fn blob_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, out)
-                } else {
-                    out.push(path)
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.blob_dir(), &mut out);
-        out
+    /// Every blob key in the deployment's store.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        self.storage.blob_keys().await
     }
 }
 
-async fn launch(dir: &Path, flags: &[&str]) -> (Running, String) {
-    let data_dir = dir.to_str().unwrap();
-    let mut argv = vec![
-        "serve",
-        "--data-dir",
-        data_dir,
-        "--listen",
-        "127.0.0.1:0",
-        "--gc-interval",
-        "0",
-    ];
+async fn launch(storage: &TestStorage, flags: &[&str]) -> (Running, String) {
+    let storage_args = storage.args();
+    let mut argv = vec!["serve", "--listen", "127.0.0.1:0", "--gc-interval", "0"];
+    argv.extend(storage_args.iter().map(String::as_str));
     argv.extend_from_slice(flags);
     let config = Args::try_parse_from(argv).unwrap().serve.resolve().unwrap();
     let running = imagestore::start(config, std::future::pending())

@@ -43,7 +43,7 @@ async fn non_images_are_refused_with_415_whatever_they_claim() {
     )
     .await;
     assert_refused(&server, Vec::new(), "image/jpeg", 415, "UNSUPPORTED_FORMAT").await;
-    assert!(server.blob_files().is_empty(), "something was stored");
+    assert!(server.blob_keys().await.is_empty(), "something was stored");
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn truncated_and_corrupt_images_are_refused_with_400() {
         status == 400 || status == 201,
         "garbage scan data: {status} {body}"
     );
-    assert!(server.blob_files().len() <= 1);
+    assert!(server.blob_keys().await.len() <= 1);
 }
 
 #[tokio::test]
@@ -108,7 +108,7 @@ async fn pixel_bombs_are_refused_from_the_header() {
         "IMAGE_LIMIT_EXCEEDED",
     )
     .await;
-    assert!(server.blob_files().is_empty());
+    assert!(server.blob_keys().await.is_empty());
 }
 
 #[tokio::test]
@@ -148,10 +148,10 @@ async fn oversized_bodies_get_413_with_or_without_content_length() {
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await.unwrap();
     assert_error_shape(&body);
-    assert!(server.blob_files().is_empty());
+    assert!(server.blob_keys().await.is_empty());
     // Nothing is left in the spool either.
     assert_eq!(
-        std::fs::read_dir(server.dir.path().join("tmp"))
+        std::fs::read_dir(server.data_dir().join("tmp"))
             .unwrap()
             .count(),
         0

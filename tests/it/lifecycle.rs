@@ -96,7 +96,7 @@ async fn delete_removes_the_row_the_href_and_the_bytes() {
     let image = server.upload_ok("logo.png").await;
     let url = format!("{}/{}", server.images_url(), image["id"].as_str().unwrap());
     let href = image["targets"]["original"]["href"].as_str().unwrap();
-    assert_eq!(server.blob_files().len(), 1);
+    assert_eq!(server.blob_keys().await.len(), 1);
     let response = server
         .client
         .delete(&url)
@@ -128,7 +128,7 @@ async fn delete_removes_the_row_the_href_and_the_bytes() {
         404
     );
     assert_eq!(server.client.get(href).send().await.unwrap().status(), 404);
-    assert!(server.blob_files().is_empty(), "bytes left behind");
+    assert!(server.blob_keys().await.is_empty(), "bytes left behind");
     let page: Value = server
         .client
         .get(server.images_url())
@@ -195,7 +195,7 @@ async fn hundreds_of_concurrent_uploads_all_succeed_with_distinct_ids() {
     }
     assert_eq!(ids.len(), 200);
     assert_eq!(numbers.len(), 200);
-    assert_eq!(server.blob_files().len(), 200);
+    assert_eq!(server.blob_keys().await.len(), 200);
 }
 
 #[tokio::test]
@@ -204,12 +204,12 @@ async fn the_sweeper_removes_old_orphans_only() {
     let kept = server.upload_ok("avatar.gif").await;
     // An orphan: a blob with our key shape and no row, as a crash between the blob write
     // and the row commit leaves.
-    let orphan = server
-        .blob_dir()
-        .join(server.env.to_string())
-        .join(uuid::Uuid::new_v4().to_string());
-    std::fs::create_dir_all(&orphan).unwrap();
-    std::fs::write(orphan.join("original"), b"orphan").unwrap();
+    let orphan = format!("{}/{}/original", server.env, uuid::Uuid::new_v4());
+    let store = imagestore::storage::BlobStore::open(&server.storage.blob_store_spec()).unwrap();
+    store
+        .put(&orphan, bytes::Bytes::from_static(b"orphan"))
+        .await
+        .unwrap();
     let service = server_service(&server);
     let young = service
         .sweep(std::time::Duration::from_secs(3600))
@@ -221,7 +221,7 @@ async fn the_sweeper_removes_old_orphans_only() {
     );
     let report = service.sweep(std::time::Duration::ZERO).await.unwrap();
     assert_eq!(report.orphans_removed, 1);
-    assert!(!orphan.join("original").exists());
+    assert!(!server.blob_keys().await.contains(&orphan));
     let href = kept["targets"]["original"]["href"].as_str().unwrap();
     assert_eq!(
         server.get_bytes(href).await.0,

@@ -3,12 +3,16 @@
 //! HTTP to it.
 
 mod access;
+mod backends;
 mod dialects;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod migration;
 mod ops;
 mod process;
+mod proxy;
 mod renditions;
+mod scaleout;
 mod serving;
 mod upload;

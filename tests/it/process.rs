@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::corpus;
+use crate::backends::TestStorage;
+use crate::harness::{client, corpus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagestore");
 
@@ -25,22 +26,17 @@ struct Served {
     child: Child,
     base: String,
     first_start: Value,
-    dir: tempfile::TempDir,
+    storage: TestStorage,
 }
 
-/// Starts `imagestore serve` on a fresh data dir and reads its first-start banner.
-fn serve(extra: &[&str], log_level: &str) -> Served {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts `imagestore serve` on a fresh deployment and reads its first-start banner.
+async fn serve(extra: &[&str], log_level: &str) -> Served {
+    let storage = TestStorage::new().await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            &listen,
-        ])
+        .args(["serve", "--listen", &listen])
+        .args(storage.args())
         .args(extra)
         .env("IMAGESTORE_LOG", log_level)
         .stdout(Stdio::piped())
@@ -58,7 +54,7 @@ fn serve(extra: &[&str], log_level: &str) -> Served {
         child,
         base,
         first_start,
-        dir,
+        storage,
     }
 }
 
@@ -92,7 +88,7 @@ fn stderr_of(mut child: Child) -> String {
 
 #[tokio::test]
 async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_server() {
-    let mut served = serve(&[], "info");
+    let mut served = serve(&[], "info").await;
     let env = served.first_start["environment"]["id"]
         .as_str()
         .unwrap()
@@ -102,7 +98,7 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
         .unwrap()
         .to_string();
     assert_eq!(served.first_start["environment"]["name"], "default");
-    let client = reqwest::Client::new();
+    let client = client();
     let list = format!("{}/v1/environments/{env}/images", served.base);
     assert_eq!(
         client
@@ -115,11 +111,11 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
         200
     );
 
-    let data_dir = served.dir.path().to_str().unwrap().to_string();
+    let storage_args = served.storage.args();
     let run = |args: &[&str]| -> Value {
         let out = Command::new(BIN)
             .args(args)
-            .args(["--data-dir", &data_dir])
+            .args(&storage_args)
             .output()
             .unwrap();
         assert!(
@@ -170,7 +166,7 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
 
     let bad = Command::new(BIN)
         .args(["key", "create", "--environment", &acme, "--scopes", "root"])
-        .args(["--data-dir", &data_dir])
+        .args(&storage_args)
         .output()
         .unwrap();
     assert!(!bad.status.success());
@@ -180,7 +176,7 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
 
 #[tokio::test]
 async fn sigterm_lets_an_upload_in_flight_finish() {
-    let served = serve(&[], "info");
+    let served = serve(&[], "info").await;
     let env = served.first_start["environment"]["id"].as_str().unwrap();
     let token = served.first_start["key"]["token"].as_str().unwrap();
     let body = corpus("photo-2560x1600.jpg");
@@ -206,10 +202,10 @@ async fn sigterm_lets_an_upload_in_flight_finish() {
 
 #[tokio::test]
 async fn tokens_never_reach_the_logs() {
-    let served = serve(&[], "debug");
+    let served = serve(&[], "debug").await;
     let env = served.first_start["environment"]["id"].as_str().unwrap();
     let token = served.first_start["key"]["token"].as_str().unwrap();
-    let client = reqwest::Client::new();
+    let client = client();
     let url = format!(
         "{}/v1/environments/{env}/images?apiKey={token}",
         served.base
@@ -239,7 +235,7 @@ async fn tokens_never_reach_the_logs() {
 
 #[tokio::test]
 async fn a_client_that_dribbles_its_headers_is_cut_off() {
-    let served = serve(&["--header-timeout", "1"], "info");
+    let served = serve(&["--header-timeout", "1"], "info").await;
     let address = served.base.trim_start_matches("http://").to_string();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     stream
@@ -255,7 +251,7 @@ async fn a_client_that_dribbles_its_headers_is_cut_off() {
 
 #[tokio::test]
 async fn a_body_that_stalls_is_refused_and_nothing_is_stored() {
-    let served = serve(&["--body-timeout", "1"], "info");
+    let served = serve(&["--body-timeout", "1"], "info").await;
     let env = served.first_start["environment"]["id"].as_str().unwrap();
     let token = served.first_start["key"]["token"].as_str().unwrap();
     let address = served.base.trim_start_matches("http://").to_string();
@@ -274,7 +270,7 @@ async fn a_body_that_stalls_is_refused_and_nothing_is_stored() {
     assert!(read.is_ok(), "a stalled body kept the connection for 10 s");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
-    let listed: Value = reqwest::Client::new()
+    let listed: Value = client()
         .get(format!("{}/v1/environments/{env}/images", served.base))
         .bearer_auth(token)
         .send()
@@ -290,7 +286,7 @@ async fn a_body_that_stalls_is_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
-    let mut served = serve(&[], "info");
+    let mut served = serve(&[], "info").await;
     let env = served.first_start["environment"]["id"]
         .as_str()
         .unwrap()
@@ -299,7 +295,7 @@ async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
         .as_str()
         .unwrap()
         .to_string();
-    let client = reqwest::Client::new();
+    let client = client();
     let images = format!("{}/v1/environments/{env}/images", served.base);
     let kept: Value = client
         .post(&images)
@@ -326,13 +322,14 @@ async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     served.child.kill().unwrap();
     served.child.wait().unwrap();
-    let spool = served.dir.path().join("tmp");
+    let spool = served.storage.dir.path().join("tmp");
     assert!(std::fs::read_dir(&spool).unwrap().count() <= 1);
 
     // The sweep (with no grace) removes the dead upload's temp file; the kept image stays.
-    let data_dir = served.dir.path().to_str().unwrap();
+    let storage_args = served.storage.args();
     let out = Command::new(BIN)
-        .args(["gc", "--grace-secs", "0", "--data-dir", data_dir])
+        .args(["gc", "--grace-secs", "0"])
+        .args(&storage_args)
         .output()
         .unwrap();
     assert!(
@@ -348,7 +345,8 @@ async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir", data_dir, "--listen", &listen])
+        .args(["serve", "--listen", &listen])
+        .args(&storage_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -404,10 +402,11 @@ async fn json_logs_carry_the_request_id_and_hrefs_use_the_public_url() {
             "https://img.example.com/",
         ],
         "info",
-    );
+    )
+    .await;
     let env = served.first_start["environment"]["id"].as_str().unwrap();
     let token = served.first_start["key"]["token"].as_str().unwrap();
-    let response = reqwest::Client::new()
+    let response = client()
         .post(format!("{}/v1/environments/{env}/images", served.base))
         .bearer_auth(token)
         .body(b"not an image".to_vec())
@@ -419,7 +418,7 @@ async fn json_logs_carry_the_request_id_and_hrefs_use_the_public_url() {
         .to_str()
         .unwrap()
         .to_string();
-    let ok: Value = reqwest::Client::new()
+    let ok: Value = client()
         .post(format!("{}/v1/environments/{env}/images", served.base))
         .bearer_auth(token)
         .body(corpus("avatar.gif"))

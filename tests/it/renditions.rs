@@ -318,7 +318,7 @@ async fn presets_appear_as_targets_and_serve_anonymously() {
 
     let image = server.upload_ok("logo.png").await;
     // The eager preset was rendered at upload: original + one variant on disk.
-    assert_eq!(server.blob_files().len(), 2);
+    assert_eq!(server.blob_keys().await.len(), 2);
     let small = &image["targets"]["smallLogo"];
     assert_eq!(
         (
@@ -477,7 +477,7 @@ async fn variants_are_made_once_served_like_originals_and_removed_with_their_ima
         assert_eq!(bytes, &first.2);
     }
     assert_eq!(
-        server.blob_files().len(),
+        server.blob_keys().await.len(),
         2,
         "one original and exactly one variant"
     );
@@ -522,7 +522,7 @@ async fn variants_are_made_once_served_like_originals_and_removed_with_their_ima
         .unwrap();
     assert_eq!(deleted.status(), 204);
     assert!(
-        server.blob_files().is_empty(),
+        server.blob_keys().await.is_empty(),
         "variants outlived their image"
     );
 }

@@ -1,20 +1,21 @@
-//! The catalog: environments, credentials and image rows, in SQLite (WAL mode,
-//! `synchronous=FULL`, so that a committed row survives a power cut). This is the only
-//! file that writes SQL. Each method is one statement, so each is its own transaction:
-//! an image row is committed in one INSERT after its blob is durable.
+//! The catalog: environments, credentials and image rows, in SQLite (the embedded
+//! default: WAL mode, `synchronous=FULL`, so that a committed row survives a power cut) or
+//! PostgreSQL (the scale-out mode, shared by every instance). This module and its children
+//! are the only code that writes SQL. Each method is one statement, so each is its own
+//! transaction: an image row is committed in one INSERT after its blob is durable.
 //!
-//! Ids are stored as UUID text and times as UTC milliseconds, the shapes the PostgreSQL
-//! catalog of the scale-out mode will share.
+//! Both engines are driven through sqlx's `Any` driver with the same statements: ids are
+//! UUID text, times UTC milliseconds and flags integers, so one SQL text fits both, and the
+//! schema differences live in the two migration directories.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyPool, Row};
 use uuid::Uuid;
 
 use crate::domain::{Credential, Environment, Image, NewImage, Page, Placeholder, Scope, Subject};
@@ -22,10 +23,38 @@ use crate::error::{Error, Result};
 use crate::media::ImageFormat;
 use crate::media::transform::Crop;
 
+/// Which engine holds the catalog; a few statements (locks, sequences) differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The engine a catalog URL names, or a clear error for any other scheme.
+    pub fn of_url(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::InvalidInput {
+                target: "database-url",
+                message: format!("must be a sqlite: or postgres:// URL, got {url:?}"),
+            })
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Catalog {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
+
+/// How long a request waits for a catalog connection before it answers 503: bounded, so
+/// that an unreachable database turns into a quick refusal rather than a hung request.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The columns of an image row, in the order `image_from_row` reads them; a macro so that
 /// every statement stays a compile-time constant (sqlx refuses runtime-built SQL).
@@ -38,32 +67,69 @@ macro_rules! image_columns {
 }
 
 // After the macro, so that these modules can use it.
+mod copy;
 mod dialects;
+mod jobs;
 mod presets;
 
+pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
+pub use jobs::JobLock;
+
 impl Catalog {
-    /// Opens (creating if needed) the catalog at a `sqlite:` URL and applies migrations.
+    /// Opens the catalog at a `sqlite:` URL (creating the file if needed) or a
+    /// `postgres://` URL, and applies that engine's migrations. Several instances may start
+    /// at once: on PostgreSQL, sqlx serializes migrations with an advisory lock.
     pub async fn open(url: &str) -> Result<Catalog> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = options.get_filename().parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Catalog(format!("cannot create {}: {e}", parent.display())))?;
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Per connection: WAL lets readers run beside the writer, and
+                        // synchronous=FULL makes every commit durable on return.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| Error::Catalog(format!("migration failed: {e}")))?;
-        Ok(Catalog { pool })
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => Error::from(inner),
+            other => Error::Catalog(format!("migration failed: {other}")),
+        })?;
+        Ok(Catalog { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn connection(&self) -> Result<PoolConnection<Any>> {
+        Ok(self.pool.acquire().await?)
     }
 
     /// A cheap round trip, for readiness checks.
@@ -72,9 +138,18 @@ impl Catalog {
         Ok(())
     }
 
-    /// Creates the environment only if the catalog has none yet; true when it did. One
-    /// statement, so two servers starting together cannot both bootstrap.
+    /// Creates the environment only if the catalog has none yet; true when it did. On
+    /// SQLite one statement is atomic; on PostgreSQL two instances starting together could
+    /// both see an empty table, so the statement runs under a transaction-scoped advisory
+    /// lock.
     pub async fn insert_first_environment(&self, env: &Environment) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(jobs::BOOTSTRAP_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query(
             "INSERT INTO environments (id, name, created_at) \
              SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM environments)",
@@ -82,8 +157,9 @@ impl Catalog {
         .bind(env.id.to_string())
         .bind(&env.name)
         .bind(env.created_at.timestamp_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -260,6 +336,23 @@ impl Catalog {
     }
 }
 
+/// A `sqlite:` URL that creates the file when missing (after making its directory), as
+/// the embedded default must on first start.
+fn sqlite_url(url: &str) -> Result<String> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    if let Some(parent) = options.get_filename().parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Catalog(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}
+
 /// `x,y,width,height`, as the crop column stores it.
 pub(super) fn crop_text(crop: Crop) -> String {
     format!("{},{},{},{}", crop.x, crop.y, crop.width, crop.height)
@@ -276,23 +369,23 @@ fn parse_crop(text: &str) -> Option<Crop> {
     parts.next().is_none().then_some(crop)
 }
 
-pub(super) fn uuid_column(row: &SqliteRow, column: &str) -> Result<Uuid> {
+pub(super) fn uuid_column(row: &AnyRow, column: &str) -> Result<Uuid> {
     let text: String = row.try_get(column)?;
     Uuid::parse_str(&text).map_err(|e| Error::Catalog(format!("{column} is not a UUID: {e}")))
 }
 
-pub(super) fn time_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+pub(super) fn time_column(row: &AnyRow, column: &str) -> Result<DateTime<Utc>> {
     let millis: i64 = row.try_get(column)?;
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
 }
 
-pub(super) fn u32_column(row: &SqliteRow, column: &str) -> Result<u32> {
+pub(super) fn u32_column(row: &AnyRow, column: &str) -> Result<u32> {
     let value: i64 = row.try_get(column)?;
     u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
 }
 
-pub(super) fn image_from_row(row: &SqliteRow) -> Result<Image> {
+pub(super) fn image_from_row(row: &AnyRow) -> Result<Image> {
     let format: String = row.try_get("format")?;
     let subject: Option<String> = row.try_get("subject")?;
     let byte_size: i64 = row.try_get("byte_size")?;

@@ -1,7 +1,7 @@
 //! Catalog rows for renditions: each environment's presets and its URL-signing secrets.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::{Catalog, time_column, uuid_column};
@@ -26,7 +26,7 @@ impl Catalog {
         .bind(fit_name(preset.fit))
         .bind(preset.format.map(FormatChoice::as_str))
         .bind(i64::from(preset.quality))
-        .bind(preset.eager)
+        .bind(i64::from(preset.eager))
         .bind(preset.created_at.timestamp_millis())
         .bind(preset.updated_at.timestamp_millis())
         .fetch_one(&self.pool)
@@ -114,7 +114,7 @@ impl Catalog {
     }
 }
 
-fn preset_from_row(row: &SqliteRow) -> Result<Preset> {
+fn preset_from_row(row: &AnyRow) -> Result<Preset> {
     let corrupt = |what: &str| Error::Catalog(format!("stored preset has a bad {what}"));
     let dimension = |column: &str| -> Result<Option<u32>> {
         let value: Option<i64> = row.try_get(column)?;
@@ -134,7 +134,7 @@ fn preset_from_row(row: &SqliteRow) -> Result<Preset> {
             .map(|f| FormatChoice::parse(&f).ok_or_else(|| corrupt("format")))
             .transpose()?,
         quality: u8::try_from(quality).map_err(|_| corrupt("quality"))?,
-        eager: row.try_get("eager")?,
+        eager: row.try_get::<i64, _>("eager")? != 0,
         created_at: time_column(row, "created_at")?,
         updated_at: time_column(row, "updated_at")?,
     })

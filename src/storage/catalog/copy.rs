@@ -1,0 +1,320 @@
+//! Row-by-row copying between two catalogs, for `imagestore migrate`. Every table is
+//! described once here (its columns and their kinds), so the copy reads and writes plain
+//! values and never depends on one engine's types; a unit test checks these descriptions
+//! against the real schema, so a new column cannot be silently left behind.
+//!
+//! Inserts use `ON CONFLICT DO NOTHING`: a copy that was interrupted can run again and
+//! only fills in what is missing.
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Backend, Catalog};
+use crate::error::Result;
+
+/// How a column's values are read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Int,
+    Bytes,
+}
+
+/// A table as the copy sees it: its columns, the columns that order it (its primary key),
+/// and the column that names the image a row belongs to, for tables copied per image.
+pub struct TableCopy {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, Kind)],
+    pub order_by: &'static str,
+}
+
+use Kind::{Bytes, Int, Text};
+
+/// Every table of the catalog, parents before children so that foreign keys hold at
+/// each insert. `images` is copied image by image, after its blobs.
+pub const TABLES: &[TableCopy] = &[
+    TableCopy {
+        name: "environments",
+        columns: &[("id", Text), ("name", Text), ("created_at", Int)],
+        order_by: "id",
+    },
+    TableCopy {
+        name: "credentials",
+        columns: &[
+            ("id", Text),
+            ("environment_id", Text),
+            ("scopes", Text),
+            ("secret_hash", Bytes),
+            ("created_at", Int),
+        ],
+        order_by: "id",
+    },
+    TableCopy {
+        name: "presets",
+        columns: &[
+            ("environment_id", Text),
+            ("name", Text),
+            ("width", Int),
+            ("height", Int),
+            ("fit", Text),
+            ("format", Text),
+            ("quality", Int),
+            ("eager", Int),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        order_by: "environment_id, name",
+    },
+    TableCopy {
+        name: "signing_secrets",
+        columns: &[
+            ("id", Text),
+            ("environment_id", Text),
+            ("secret", Text),
+            ("created_at", Int),
+        ],
+        order_by: "id",
+    },
+    TableCopy {
+        name: "images",
+        columns: &[
+            ("number", Int),
+            ("id", Text),
+            ("environment_id", Text),
+            ("subject", Text),
+            ("filename", Text),
+            ("format", Text),
+            ("byte_size", Int),
+            ("width", Int),
+            ("height", Int),
+            ("frames", Int),
+            ("content_hash", Text),
+            ("serve_key", Text),
+            ("blob_key", Text),
+            ("created_at", Int),
+            ("updated_at", Int),
+            ("thumbhash", Text),
+            ("dominant_color", Text),
+            ("expires_at", Int),
+            ("crop", Text),
+        ],
+        order_by: "number",
+    },
+    TableCopy {
+        name: "slots",
+        columns: &[
+            ("environment_id", Text),
+            ("subject", Text),
+            ("image_id", Text),
+            ("updated_at", Int),
+        ],
+        order_by: "environment_id, subject",
+    },
+    TableCopy {
+        name: "sessions",
+        columns: &[
+            ("token_hash", Text),
+            ("credential_id", Text),
+            ("csrf_token", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+        ],
+        order_by: "token_hash",
+    },
+    TableCopy {
+        name: "external_images",
+        columns: &[("id", Text), ("environment_id", Text), ("created_at", Int)],
+        order_by: "id",
+    },
+    TableCopy {
+        name: "external_targets",
+        columns: &[
+            ("image_id", Text),
+            ("position", Int),
+            ("name", Text),
+            ("target_id", Text),
+            ("width", Int),
+            ("height", Int),
+            ("type", Text),
+            ("href", Text),
+        ],
+        order_by: "image_id, name",
+    },
+];
+
+/// One column value, whatever the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+/// One row, its values in the table's column order.
+pub type CopiedRow = Vec<Value>;
+
+impl TableCopy {
+    /// The table named `name` (one of the constants above).
+    pub fn named(name: &str) -> Option<&'static TableCopy> {
+        TABLES.iter().find(|table| table.name == name)
+    }
+
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The value of a named column in a row read by `read_rows`.
+    pub fn value<'r>(&self, row: &'r CopiedRow, column: &str) -> Option<&'r Value> {
+        let index = self.columns.iter().position(|(name, _)| *name == column)?;
+        row.get(index)
+    }
+}
+
+impl Catalog {
+    /// Up to `limit` rows of a table from `offset` on, in its primary-key order.
+    pub async fn read_rows(
+        &self,
+        table: &TableCopy,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<CopiedRow>> {
+        // The table and column names are the constants above, never input.
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT $1 OFFSET $2",
+            table.column_list(),
+            table.name,
+            table.order_by
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| row_values(table, row)).collect()
+    }
+
+    /// How many rows a table holds, for progress.
+    pub async fn count_rows(&self, table: &TableCopy) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) FROM {}", table.name);
+        let count: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Inserts rows that are not there yet, in one transaction; returns how many were new.
+    pub async fn insert_rows(&self, table: &TableCopy, rows: &[CopiedRow]) -> Result<u64> {
+        let placeholders = (1..=table.columns.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
+            table.name,
+            table.column_list()
+        );
+        let mut inserted = 0;
+        let mut tx = self.pool.begin().await?;
+        for row in rows {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for (value, (_, kind)) in row.iter().zip(table.columns) {
+                query = match (value, kind) {
+                    (Value::Null, Kind::Text) => query.bind(None::<String>),
+                    (Value::Null, Kind::Int) => query.bind(None::<i64>),
+                    (Value::Null, Kind::Bytes) => query.bind(None::<Vec<u8>>),
+                    (Value::Text(text), _) => query.bind(text.clone()),
+                    (Value::Int(number), _) => query.bind(*number),
+                    (Value::Bytes(bytes), _) => query.bind(bytes.clone()),
+                };
+            }
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Whether an image row with this id exists, claimed or not (the copy's resume point).
+    pub async fn image_row_exists(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM images WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// After rows were inserted with their own numbers: moves PostgreSQL's identity
+    /// sequence past them, so new images never reuse a copied number. (SQLite's
+    /// AUTOINCREMENT follows explicit inserts by itself.)
+    pub async fn finish_copy(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('images', 'number'), \
+                 GREATEST((SELECT MAX(number) FROM images), 1))",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn row_values(table: &TableCopy, row: &AnyRow) -> Result<CopiedRow> {
+    table
+        .columns
+        .iter()
+        .map(|(name, kind)| {
+            Ok(match kind {
+                Kind::Text => row
+                    .try_get::<Option<String>, _>(*name)?
+                    .map_or(Value::Null, Value::Text),
+                Kind::Int => row
+                    .try_get::<Option<i64>, _>(*name)?
+                    .map_or(Value::Null, Value::Int),
+                Kind::Bytes => row
+                    .try_get::<Option<Vec<u8>>, _>(*name)?
+                    .map_or(Value::Null, Value::Bytes),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The descriptions above must name every table and column the migrations create, in
+    /// any order; otherwise `migrate` would drop data without a word.
+    #[tokio::test]
+    async fn descriptions_match_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("c.db").display());
+        let catalog = Catalog::open(&url).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
+        )
+        .fetch_all(&catalog.pool)
+        .await
+        .unwrap();
+        let mut described: Vec<String> = TABLES.iter().map(|t| t.name.to_string()).collect();
+        described.sort();
+        assert_eq!(tables, described);
+        for table in TABLES {
+            let sql = format!("SELECT name FROM pragma_table_info('{}')", table.name);
+            let mut columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_all(&catalog.pool)
+                .await
+                .unwrap();
+            columns.sort();
+            let mut expected: Vec<String> =
+                table.columns.iter().map(|(c, _)| c.to_string()).collect();
+            expected.sort();
+            assert_eq!(columns, expected, "columns of {}", table.name);
+        }
+    }
+}

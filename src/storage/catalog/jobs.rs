@@ -1,0 +1,52 @@
+//! Locks that keep background work single across instances. Every instance runs the
+//! sweeper, but two sweeps at once would only race each other, so each sweep first takes
+//! a PostgreSQL session-level advisory lock on a connection of its own and skips its turn
+//! when another instance holds it. The lock lives exactly as long as that connection: if
+//! the instance dies mid-sweep, PostgreSQL drops the session and the lock with it. On
+//! SQLite there is one host and one file, and every step of a sweep is idempotent, so the
+//! lock is granted at once.
+
+use sqlx::Any;
+use sqlx::pool::PoolConnection;
+
+use super::{Backend, Catalog};
+use crate::error::Result;
+
+/// Advisory-lock keys: "imgs" in the high half, a job number in the low half, so that
+/// they do not collide with locks other software takes in a shared database.
+pub(super) const BOOTSTRAP_LOCK: i64 = 0x696d_6773_0000_0001;
+const SWEEP_LOCK: i64 = 0x696d_6773_0000_0002;
+
+/// Held while a sweep runs; dropping it releases the lock.
+pub struct JobLock {
+    connection: Option<PoolConnection<Any>>,
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        // Closing the session is what releases a session-level advisory lock, and it needs
+        // no round trip: the connection is taken out of the pool and dropped.
+        if let Some(connection) = self.connection.take() {
+            drop(connection.detach());
+        }
+    }
+}
+
+impl Catalog {
+    /// The sweep lock, or None when another instance is sweeping right now.
+    pub async fn try_sweep_lock(&self) -> Result<Option<JobLock>> {
+        match self.backend {
+            Backend::Sqlite => Ok(Some(JobLock { connection: None })),
+            Backend::Postgres => {
+                let mut connection = self.connection().await?;
+                let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(SWEEP_LOCK)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                Ok(granted.then_some(JobLock {
+                    connection: Some(connection),
+                }))
+            }
+        }
+    }
+}
