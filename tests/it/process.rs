@@ -22,34 +22,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Served {
-    child: Child,
-    base: String,
-    first_start: Value,
-    storage: TestStorage,
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+    pub first_start: Value,
+    pub storage: TestStorage,
 }
 
 /// Starts `imagestore serve` on a fresh deployment and reads its first-start banner.
-async fn serve(extra: &[&str], log_level: &str) -> Served {
+pub async fn serve(extra: &[&str], log_level: &str) -> Served {
     let storage = TestStorage::new().await;
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", &listen])
-        .args(storage.args())
-        .args(extra)
-        .env("IMAGESTORE_LOG", log_level)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, base) = spawn_on(&storage, extra, log_level);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let first_start: Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let base = format!("http://{listen}");
-    wait_for_port(&listen);
+    wait_for_port(base.trim_start_matches("http://"));
     Served {
         child,
         base,
@@ -58,7 +47,23 @@ async fn serve(extra: &[&str], log_level: &str) -> Served {
     }
 }
 
-fn wait_for_port(listen: &str) {
+/// Starts `imagestore serve` on a deployment, on a free port; returns it and its base URL
+/// (the port may not be listening yet).
+pub fn spawn_on(storage: &TestStorage, extra: &[&str], log_level: &str) -> (Child, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &listen])
+        .args(storage.args())
+        .args(extra)
+        .env("IMAGESTORE_LOG", log_level)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, format!("http://{listen}"))
+}
+
+pub fn wait_for_port(listen: &str) {
     for _ in 0..100 {
         if std::net::TcpStream::connect(listen).is_ok() {
             return;
