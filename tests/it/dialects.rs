@@ -258,15 +258,8 @@ async fn superoffice_person_image_slot() {
     assert_eq!(current.headers()["content-type"], "image/gif");
     // The old image is still listed under the person, and its bytes still serve.
     let page: Value = server
-        .client
-        .get(format!("{}?subject=person:7", server.images_url()))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{}?subject=person:7", server.images_url()))
+        .await;
     assert_eq!(page["count"], 2);
     let old = &page["_embedded"]["images"][0];
     assert_eq!(old["number"], first);
@@ -481,16 +474,7 @@ async fn akana_dropbox_with_sessions_crop_and_claim() {
     assert_eq!(response.status(), 400);
 
     // Unclaimed items are not images yet.
-    let page: Value = server
-        .client
-        .get(server.images_url())
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = server.get_json(&server.images_url()).await;
     assert_eq!(page["count"], 0);
 
     // Claim it: a permanent image whose renditions honour the crop; the dropbox forgets it.
@@ -649,15 +633,8 @@ async fn pingone_json_create_registers_external_targets() {
     assert_eq!(created["environment"]["id"], server.env.to_string());
     assert!(created["createdAt"].is_string());
     let read: Value = server
-        .client
-        .get(created["_links"]["self"]["href"].as_str().unwrap())
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(created["_links"]["self"]["href"].as_str().unwrap())
+        .await;
     assert_eq!(read, created);
 
     let named = json!({"targets": [{"name": "smallLogo", "id": "x", "width": 10, "height": 10, "type": "PNG", "href": "https://a.example/x.png"}]});

@@ -161,6 +161,19 @@ impl TestServer {
         (env, self.key(env, &[Scope::Admin]).await)
     }
 
+    /// GETs a URL with the admin key and returns its JSON body, whatever the status.
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Uploads raw bytes with the admin key; returns status and JSON body.
     pub async fn upload(&self, bytes: Vec<u8>, content_type: &str) -> (u16, Value) {
         let response = self

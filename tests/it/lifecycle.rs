@@ -32,16 +32,7 @@ async fn listing_pages_with_next_links_and_filters_by_subject() {
     let mut seen = Vec::new();
     let mut pages = 0;
     loop {
-        let page: Value = server
-            .client
-            .get(&url)
-            .bearer_auth(&server.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = server.get_json(&url).await;
         pages += 1;
         for image in page["_embedded"]["images"].as_array().unwrap() {
             seen.push(image["id"].as_str().unwrap().to_string());
@@ -55,15 +46,8 @@ async fn listing_pages_with_next_links_and_filters_by_subject() {
     assert_eq!(pages, 3);
 
     let page: Value = server
-        .client
-        .get(format!("{}?subject=user:2", server.images_url()))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{}?subject=user:2", server.images_url()))
+        .await;
     let subjects: Vec<&str> = page["_embedded"]["images"]
         .as_array()
         .unwrap()
@@ -129,16 +113,7 @@ async fn delete_removes_the_row_the_href_and_the_bytes() {
     );
     assert_eq!(server.client.get(href).send().await.unwrap().status(), 404);
     assert!(server.blob_keys().await.is_empty(), "bytes left behind");
-    let page: Value = server
-        .client
-        .get(server.images_url())
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = server.get_json(&server.images_url()).await;
     assert_eq!(page["count"], 0);
 }
 
@@ -148,16 +123,7 @@ async fn data_survives_a_restart() {
     let image = server.upload_ok("wallpaper.webp").await;
     server.restart().await;
     let url = format!("{}/{}", server.images_url(), image["id"].as_str().unwrap());
-    let described: Value = server
-        .client
-        .get(&url)
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let described: Value = server.get_json(&url).await;
     assert_eq!(described["contentHash"], image["contentHash"]);
     let href = described["targets"]["original"]["href"].as_str().unwrap();
     let (status, bytes) = server.get_bytes(href).await;

@@ -143,16 +143,7 @@ async fn a_corrupt_source_blob_is_reported_and_not_copied() {
     );
 
     let moved = TestServer::resume_on(destination, source.env, &source.token).await;
-    let listed: Value = moved
-        .client
-        .get(moved.images_url())
-        .bearer_auth(&moved.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = moved.get_json(&moved.images_url()).await;
     assert_eq!(listed["count"], 1, "{listed}");
     assert_eq!(listed["_embedded"]["images"][0]["id"], good["id"]);
 }

@@ -197,16 +197,7 @@ async fn anonymous_requests_need_a_preset_or_a_signature() {
 
     // Rotation: a new secret signs new URLs; old URLs keep working until their secret goes.
     let secrets_url = server.url(&format!("/v1/environments/{}/signing-secrets", server.env));
-    let listed: Value = server
-        .client
-        .get(&secrets_url)
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = server.get_json(&secrets_url).await;
     let old = listed["signingSecrets"][0]["id"]
         .as_str()
         .unwrap()
@@ -298,16 +289,7 @@ async fn presets_appear_as_targets_and_serve_anonymously() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let listed: Value = server
-        .client
-        .get(&presets)
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = server.get_json(&presets).await;
     let names: Vec<&str> = listed["presets"]
         .as_array()
         .unwrap()
@@ -400,15 +382,8 @@ async fn presets_appear_as_targets_and_serve_anonymously() {
         .unwrap();
     assert_eq!(gone.status(), 204);
     let described: Value = server
-        .client
-        .get(image["_links"]["self"]["href"].as_str().unwrap())
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(image["_links"]["self"]["href"].as_str().unwrap())
+        .await;
     assert!(described["targets"].get("smallLogo").is_none());
 }
 

@@ -27,16 +27,7 @@ async fn any_instance_serves_what_another_stored() {
     let image = a.upload_ok("photo-1920x1280.jpg").await;
     let id = image["id"].as_str().unwrap();
     let original = image["targets"]["original"]["href"].as_str().unwrap();
-    let listed: Value = b
-        .client
-        .get(b.images_url())
-        .bearer_auth(&b.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = b.get_json(&b.images_url()).await;
     assert_eq!(listed["_embedded"]["images"][0]["id"], id, "{listed}");
     let (status, bytes) = b.get_bytes(&on(&b, original)).await;
     assert_eq!(status, 200);
@@ -61,16 +52,7 @@ async fn any_instance_serves_what_another_stored() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let described: Value = a
-        .client
-        .get(format!("{}/{id}", a.images_url()))
-        .bearer_auth(&a.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let described: Value = a.get_json(&format!("{}/{id}", a.images_url())).await;
     assert_eq!(described["targets"]["tiny"]["width"], 32, "{described}");
     let signed: Value = a
         .client
@@ -274,16 +256,7 @@ async fn outage_and_recovery(server: TestServer, proxy: CutProxy) {
         healed,
         "the instance did not recover after the engine returned"
     );
-    let listed: Value = server
-        .client
-        .get(server.images_url())
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = server.get_json(&server.images_url()).await;
     assert_eq!(
         listed["count"], 1,
         "a refused upload became visible: {listed}"

@@ -79,16 +79,7 @@ async fn every_corpus_file_uploads_raw_and_multipart_and_reads_back() {
         assert_eq!(multipart["filename"], name);
 
         // Read the description back, then the bytes: same pixels as what was sent.
-        let described: Value = server
-            .client
-            .get(&location)
-            .bearer_auth(&server.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let described: Value = server.get_json(&location).await;
         assert_eq!(described, multipart);
         let (status, served) = server
             .get_bytes(multipart["targets"]["original"]["href"].as_str().unwrap())
