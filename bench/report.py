@@ -125,6 +125,8 @@ def chart(rows, title):
 
     e = html.escape
     svg = [
+        "<!-- imagestore's benchmark goals chart, written by bench/report.py for bench/run.sh "
+        "(the latest run; each run's table is in bench/RESULTS.md). Do not edit by hand. -->",
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
