@@ -49,7 +49,7 @@ COMMAND="ROUNDS=$ROUNDS DURATION=$DURATION COLD_ROUNDS=$COLD_ROUNDS bench/run.sh
 [ "$ONLY" = "get meta upload rss cold catalog" ] || COMMAND="ONLY=\"$ONLY\" $COMMAND"
 
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
 
 # --- tools ----------------------------------------------------------------------------
