@@ -26,7 +26,7 @@
 #            variant, 32 connections: req/s vs nginx serving the same bytes, ≥ 0.8×
 #   meta     GET an image's metadata JSON, 32 connections: p99 ≤ 2 ms
 #   upload   raw upload of the 11 KB avatar, 16 connections: uploads/s vs nginx WebDAV PUT
-#            of the same bytes (a new file renamed into place each time), ≥ 0.5×
+#            of the same bytes to a new file each time, ≥ 0.5×
 #   rss      16 simultaneous uploads of an 8 MB, 33 MP JPEG: the server's peak RSS
 #            (VmHWM), ≤ 150 MB
 #   cold     cold 256 px JPEG and 512 px WebP renditions of photo-2560x1600.jpg: latency
@@ -185,7 +185,7 @@ note() { echo "- $*" >>"$NOTES"; log "note: $*"; }
 wrk_run() {
   local url="$1" conns="$2" secs="$3"; shift 3
   local out
-  out="$(env "$@" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s bench/wrk.lua "$url" | grep '^RESULT' || true)"
+  out="$(env WRK_RUN="$(now_ns)" "$@" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s bench/wrk.lua "$url" | grep '^RESULT' || true)"
   [ -n "$out" ] || die "wrk gave no result for $url"
   echo "$out"
 }

@@ -8,12 +8,9 @@
 --   WRK_HEADERS     "Name: value" pairs separated by "|" (e.g. the bearer token)
 --   WRK_PATHS       a file of paths, one a line; each request picks one at random
 --                   (GET by id over a large catalog, so that it is not one cached row)
---   WRK_UNIQUE      a path prefix; requests go to PREFIX<thread>-<n mod 1000>.jpg, so that
---                   no two requests in flight write the same file (WebDAV PUT writes a
---                   new temp file and renames it into place either way, as each imagestore
---                   upload writes a new file). Reusing 1000 names per thread bounds the
---                   files left behind: hundreds of thousands of files in one directory
---                   take minutes to delete on a disk mounted with `discard`.
+--   WRK_UNIQUE      a path prefix; each request goes to PREFIX<run>-<thread>-<n>.jpg
+--                   (WebDAV PUT of a new file each time, as each imagestore upload is a
+--                   new image); WRK_RUN, set by bench/run.sh per wrk run, keeps runs apart
 --
 -- When neither WRK_PATHS nor WRK_UNIQUE is set no `request` function is defined, which
 -- lets wrk build the request once and resend it (its fastest mode).
@@ -65,10 +62,11 @@ if paths_file and paths_file ~= "" then
     return wrk.format(nil, paths[math.random(#paths)])
   end
 elseif unique_prefix and unique_prefix ~= "" then
+  local run = os.getenv("WRK_RUN") or "0"
   local n = 0
   function request()
-    n = (n + 1) % 1000
-    return wrk.format(nil, unique_prefix .. tostring(thread_id or 0) .. "-" .. n .. ".jpg")
+    n = n + 1
+    return wrk.format(nil, unique_prefix .. run .. "-" .. tostring(thread_id or 0) .. "-" .. n .. ".jpg")
   end
 end
 
