@@ -80,7 +80,14 @@ cleanup() {
   if [ -f "$WORK/nginx/nginx.pid" ]; then
     kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true
   fi
-  if [ "$KEEP" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  if [ "$KEEP" = 1 ]; then log "work directory kept: $WORK"; return; fi
+  # The upload scenarios leave hundreds of thousands of small files (nginx PUTs a new
+  # one per request, as imagestore writes a new blob). Once written back, each unlink
+  # waits on the disk (here a VM disk mounted with `discard`): a plain `rm -rf` took
+  # 12 minutes, while unlinks issued in parallel overlap those waits (about 25× faster).
+  log "removing the work directory"
+  find "$WORK" -type f -print0 | xargs -0 -r -n 500 -P 16 rm -f
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
