@@ -8,7 +8,7 @@
 # machine, commit) and redraws bench/results.svg, the chart that shows a regression at a
 # glance.
 #
-#   bench/run.sh                         all scenarios, about 10 minutes
+#   bench/run.sh                         all scenarios, about 7 minutes on 2 cores
 #   ROUNDS=5 DURATION=10 bench/run.sh    steadier figures, longer run
 #   ONLY="get meta" bench/run.sh         some groups: get meta upload rss cold catalog
 #
