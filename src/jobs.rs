@@ -34,12 +34,18 @@ pub struct SweepReport {
 impl Service {
     /// Removes orphan blobs and stale temp files older than `grace`.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport> {
-        let Some(_lock) = self.catalog.try_sweep_lock().await? else {
+        let Some(lock) = self.catalog.try_sweep_lock().await? else {
             return Ok(SweepReport {
                 skipped: true,
                 ..SweepReport::default()
             });
         };
+        let report = self.sweep_under_lock(grace).await;
+        lock.release().await;
+        report
+    }
+
+    async fn sweep_under_lock(&self, grace: Duration) -> Result<SweepReport> {
         let mut report = SweepReport {
             expired_uploads_removed: self.expire_uploads().await?,
             ..SweepReport::default()

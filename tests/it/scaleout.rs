@@ -171,7 +171,7 @@ async fn a_sweep_is_skipped_while_another_instance_sweeps() {
         .expect("lock is free");
     let report = b.service().sweep(Duration::ZERO).await.unwrap();
     assert!(report.skipped, "{report:?}");
-    drop(held);
+    held.release().await;
     let report = b.service().sweep(Duration::ZERO).await.unwrap();
     assert!(!report.skipped, "{report:?}");
 }

@@ -17,15 +17,32 @@ use crate::error::Result;
 pub(super) const BOOTSTRAP_LOCK: i64 = 0x696d_6773_0000_0001;
 const SWEEP_LOCK: i64 = 0x696d_6773_0000_0002;
 
-/// Held while a sweep runs; dropping it releases the lock.
+/// Held while a sweep runs. `release` unlocks at once; merely dropping it (an error or a
+/// panic mid-sweep) closes its connection, which releases the lock as soon as PostgreSQL
+/// notices the session is gone.
 pub struct JobLock {
     connection: Option<PoolConnection<Any>>,
+    key: i64,
+}
+
+impl JobLock {
+    pub async fn release(mut self) {
+        if let Some(mut connection) = self.connection.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *connection)
+                .await;
+            if unlocked.is_err() {
+                drop(connection.detach());
+            }
+        }
+    }
 }
 
 impl Drop for JobLock {
     fn drop(&mut self) {
-        // Closing the session is what releases a session-level advisory lock, and it needs
-        // no round trip: the connection is taken out of the pool and dropped.
+        // Closing the session is what releases a session-level advisory lock: the
+        // connection is taken out of the pool and dropped rather than reused.
         if let Some(connection) = self.connection.take() {
             drop(connection.detach());
         }
@@ -36,7 +53,10 @@ impl Catalog {
     /// The sweep lock, or None when another instance is sweeping right now.
     pub async fn try_sweep_lock(&self) -> Result<Option<JobLock>> {
         match self.backend {
-            Backend::Sqlite => Ok(Some(JobLock { connection: None })),
+            Backend::Sqlite => Ok(Some(JobLock {
+                connection: None,
+                key: SWEEP_LOCK,
+            })),
             Backend::Postgres => {
                 let mut connection = self.connection().await?;
                 let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -45,6 +65,7 @@ impl Catalog {
                     .await?;
                 Ok(granted.then_some(JobLock {
                     connection: Some(connection),
+                    key: SWEEP_LOCK,
                 }))
             }
         }
