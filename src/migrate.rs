@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
@@ -151,7 +150,7 @@ async fn copy_blob(
     key: &str,
     expected_hash: Option<&str>,
 ) -> Result<Result<u64, String>> {
-    let bytes = read_all(&from.blobs, key).await?;
+    let bytes = from.blobs.read_all(key).await?;
     let source_hash = blake3::hash(&bytes).to_hex().to_string();
     if let Some(expected) = expected_hash
         && expected != source_hash
@@ -162,7 +161,7 @@ async fn copy_blob(
     }
     let size = bytes.len() as u64;
     to.blobs.put(key, bytes).await?;
-    let copy_hash = blake3::hash(&read_all(&to.blobs, key).await?)
+    let copy_hash = blake3::hash(&to.blobs.read_all(key).await?)
         .to_hex()
         .to_string();
     if copy_hash != source_hash {
@@ -171,10 +170,4 @@ async fn copy_blob(
         )));
     }
     Ok(Ok(size))
-}
-
-async fn read_all(blobs: &BlobStore, key: &str) -> Result<Bytes> {
-    let read = blobs.get(key, None).await?;
-    let chunks: Vec<Bytes> = read.body.try_collect().await?;
-    Ok(Bytes::from(chunks.concat()))
 }

@@ -4,8 +4,6 @@
 //! once, stored in the blob store next to their original under a key derived from the
 //! spec, and served from there ever after.
 
-use bytes::Bytes;
-use futures_util::TryStreamExt;
 use uuid::Uuid;
 
 use super::Service;
@@ -320,9 +318,7 @@ impl Service {
                 if blobs.size(&variant_key).await?.is_some() {
                     return Ok(());
                 }
-                let read = blobs.get(&original, None).await?;
-                let chunks: Vec<Bytes> = read.body.try_collect().await?;
-                let source = chunks.concat();
+                let source = blobs.read_all(&original).await?;
                 let rendered = processing
                     .run(move || {
                         transform::render(&source, format, &spec, &limits).map_err(Error::from)

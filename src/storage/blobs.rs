@@ -214,6 +214,13 @@ impl BlobStore {
         })
     }
 
+    /// A whole blob in memory (a render's source, a migration's copy).
+    pub async fn read_all(&self, key: &str) -> Result<Bytes> {
+        let read = self.get(key, None).await?;
+        let chunks: Vec<Bytes> = read.body.try_collect().await?;
+        Ok(Bytes::from(chunks.concat()))
+    }
+
     /// The size of a blob, or None when it is not there.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
         match self.store.head(&Path::from(key)).await {
@@ -233,10 +240,9 @@ impl BlobStore {
 
     /// Removes every blob whose key starts with `prefix/` (an image and its variants).
     pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
-        let prefix = Path::from(prefix);
-        let mut listing = self.store.list(Some(&prefix));
-        while let Some(meta) = listing.next().await {
-            self.delete(meta?.location.as_ref()).await?;
+        let mut listing = self.list_under(Some(prefix));
+        while let Some(entry) = listing.next().await {
+            self.delete(&entry?.key).await?;
         }
         Ok(())
     }
