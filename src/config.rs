@@ -117,6 +117,10 @@ pub struct ServeArgs {
         default_value_t = 600
     )]
     pub gc_interval_secs: u64,
+    /// Megabytes of memory for keeping small blobs (up to 1 MiB each: avatars,
+    /// thumbnails) ready to serve without touching the blob store; 0 turns it off.
+    #[arg(long, env = "IMAGESTORE_MEMORY_CACHE_MB", default_value_t = 128)]
+    pub memory_cache_mb: u64,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(
         long = "shutdown-grace",
@@ -165,6 +169,7 @@ pub struct Config {
     pub orphan_grace: Duration,
     pub gc_interval: Option<Duration>,
     pub shutdown_grace: Duration,
+    pub memory_cache_bytes: u64,
     pub log_format: LogFormat,
 }
 
@@ -266,6 +271,7 @@ impl ServeArgs {
             gc_interval: (self.gc_interval_secs > 0)
                 .then(|| Duration::from_secs(self.gc_interval_secs)),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            memory_cache_bytes: self.memory_cache_mb.saturating_mul(1 << 20),
             log_format: self.log_format,
         })
     }

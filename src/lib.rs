@@ -37,7 +37,7 @@ pub async fn open_service(
     settings: ServiceSettings,
 ) -> Result<Arc<Service>> {
     let catalog = Catalog::open(&storage.database_url).await?;
-    let blobs = BlobStore::open(&storage.blob_store)?;
+    let blobs = BlobStore::open(&storage.blob_store)?.remembering(settings.memory_cache_bytes);
     Ok(Service::new(catalog, blobs, settings))
 }
 
@@ -53,6 +53,7 @@ pub fn default_settings(storage: &StorageConfig) -> ServiceSettings {
         max_output_side: 4096,
         dropbox_ttl: std::time::Duration::from_secs(3600),
         session_ttl: std::time::Duration::from_secs(8 * 3600),
+        memory_cache_bytes: 0,
     }
 }
 
@@ -120,6 +121,7 @@ pub async fn start(
         max_output_side: config.max_output_side,
         dropbox_ttl: config.dropbox_ttl,
         session_ttl: config.session_ttl,
+        memory_cache_bytes: config.memory_cache_bytes,
     };
     let service = open_service(&config.storage, settings).await?;
     let bootstrap = service.bootstrap().await?;

@@ -59,6 +59,9 @@ pub(crate) fn decode(
             }
             Ok(Decoded { pixels: None })
         }
+        ImageFormat::Jpeg if validate_jpeg_scaled(data, header, &image_limits) => {
+            Ok(Decoded { pixels: None })
+        }
         _ => {
             let mut reader =
                 image::ImageReader::with_format(Cursor::new(data), format.to_image_format());
@@ -72,6 +75,36 @@ pub(crate) fn decode(
             })
         }
     }
+}
+
+/// Proves a JPEG by decoding it at 1/8 scale, as libvips' shrink-on-load does: every
+/// entropy-coded block is still read and checked, but the inverse DCT produces one pixel
+/// per block, so a 33 MP photo needs about 1.5 MB of pixels instead of 100 MB (and the
+/// decode is faster). False means "not proven this way" (a feature jpeg-decoder lacks,
+/// or an error): the caller then runs the full decode, which gives the precise verdict.
+fn validate_jpeg_scaled(data: &[u8], header: &Header, image_limits: &image::Limits) -> bool {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
+    // Progressive JPEGs keep every coefficient until the last scan; bound that by the
+    // same allocation budget as the full decode.
+    let budget = image_limits.max_alloc.unwrap_or(u64::MAX);
+    decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
+    if decoder.read_info().is_err() {
+        return false;
+    }
+    let Some(info) = decoder.info() else {
+        return false;
+    };
+    if (u32::from(info.width), u32::from(info.height)) != (header.width, header.height) {
+        return false;
+    }
+    let eighth = |len: u16| len.div_ceil(8).max(1);
+    if decoder
+        .scale(eighth(info.width), eighth(info.height))
+        .is_err()
+    {
+        return false;
+    }
+    decoder.decode().is_ok()
 }
 
 /// The decoder's own limits: the same width and height, and an allocation

@@ -48,6 +48,8 @@ pub struct ServiceSettings {
     pub dropbox_ttl: Duration,
     /// How long a browser session lasts.
     pub session_ttl: Duration,
+    /// Memory for small hot blobs (see `BlobStore::remembering`); 0 for none.
+    pub memory_cache_bytes: u64,
 }
 
 pub struct Service {

@@ -33,11 +33,29 @@ use object_store::{
 };
 use uuid::Uuid;
 
+use super::memo::Memo;
 use crate::error::{Error, Result};
 
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// Whole small blobs kept in memory (see [`BlobStore::remembering`]); None when off.
+    hot: Option<Arc<Memo<String, Bytes, BlobWeight>>>,
+}
+
+/// A blob larger than this is always streamed from the store, never kept in memory: the
+/// memory is for the many small avatars and thumbnails, where a request's fixed cost
+/// (a file open and a thread hop, or an S3 round trip) outweighs sending the bytes.
+pub const HOT_BLOB_MAX: usize = 1 << 20;
+
+/// What a remembered blob costs: its bytes, its key and the bookkeeping beside them.
+#[derive(Clone)]
+pub struct BlobWeight;
+
+impl quick_cache::Weighter<String, Bytes> for BlobWeight {
+    fn weight(&self, key: &String, bytes: &Bytes) -> u64 {
+        (bytes.len() + key.len() + 96) as u64
+    }
 }
 
 /// An opened blob: its total size and a stream of the requested bytes.
@@ -139,7 +157,7 @@ impl BlobStore {
         } else {
             Arc::new(PrefixStore::new(store, prefix))
         };
-        Ok(BlobStore { store })
+        Ok(BlobStore { store, hot: None })
     }
 
     /// Opens a local directory, creating it if needed.
@@ -151,6 +169,7 @@ impl BlobStore {
             .with_automatic_cleanup(true);
         Ok(BlobStore {
             store: Arc::new(store),
+            hot: None,
         })
     }
 
@@ -158,7 +177,22 @@ impl BlobStore {
     pub fn in_memory() -> BlobStore {
         BlobStore {
             store: Arc::new(InMemory::new()),
+            hot: None,
         }
+    }
+
+    /// Keeps blobs of up to [`HOT_BLOB_MAX`] bytes in memory, `capacity` bytes in all (0
+    /// keeps none), once written or read. A key's bytes never change (originals and
+    /// variants are written once under fresh or content-derived keys), so a remembered
+    /// blob is exact until it is deleted through this store, which forgets it. A blob
+    /// deleted by another instance can stay here, but is never served: every read of an
+    /// image's bytes first finds its catalog row.
+    pub fn remembering(mut self, capacity: u64) -> BlobStore {
+        self.hot = (capacity > 0).then(|| {
+            let items = usize::try_from(capacity / 16_384).unwrap_or(usize::MAX);
+            Arc::new(Memo::with_weighter(items, capacity, BlobWeight))
+        });
+        self
     }
 
     pub fn key(environment_id: Uuid, image_id: Uuid, name: &str) -> String {
@@ -182,7 +216,12 @@ impl BlobStore {
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = Path::from(key);
         if bytes.len() <= MULTIPART_THRESHOLD {
+            let ticket = self.hot.as_ref().map(|hot| hot.ticket());
+            let kept = (bytes.len() <= HOT_BLOB_MAX).then(|| bytes.clone());
             self.store.put(&path, PutPayload::from(bytes)).await?;
+            if let (Some(hot), Some(ticket), Some(kept)) = (&self.hot, ticket, kept) {
+                hot.offer(ticket, key.to_string(), kept);
+            }
             return Ok(());
         }
         let upload = self.store.put_multipart(&path).await?;
@@ -196,6 +235,28 @@ impl BlobStore {
 
     /// Opens a blob, or a byte range of it, as a stream.
     pub async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<BlobRead> {
+        let Some(hot) = &self.hot else {
+            return self.get_from_store(key, range).await;
+        };
+        if let Some(bytes) = hot.get(key) {
+            return Ok(in_memory_read(bytes, range));
+        }
+        let ticket = hot.ticket();
+        let read = self.get_from_store(key, range.clone()).await?;
+        // Only a whole read of a small blob is kept; ranges and large blobs stream.
+        if range.is_some() || read.total_size > HOT_BLOB_MAX as u64 {
+            return Ok(read);
+        }
+        let chunks: Vec<Bytes> = read.body.try_collect().await?;
+        let bytes = match chunks.len() {
+            1 => chunks.into_iter().next().unwrap_or_default(),
+            _ => Bytes::from(chunks.concat()),
+        };
+        hot.offer(ticket, key.to_string(), bytes.clone());
+        Ok(in_memory_read(bytes, None))
+    }
+
+    async fn get_from_store(&self, key: &str, range: Option<Range<u64>>) -> Result<BlobRead> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -223,6 +284,9 @@ impl BlobStore {
 
     /// The size of a blob, or None when it is not there.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        if let Some(bytes) = self.hot.as_ref().and_then(|hot| hot.get(key)) {
+            return Ok(Some(bytes.len() as u64));
+        }
         match self.store.head(&Path::from(key)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -232,10 +296,14 @@ impl BlobStore {
 
     /// Removes a blob; removing one that is already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.store.delete(&Path::from(key)).await {
+        let deleted = match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(other) => Err(other.into()),
+        };
+        if let Some(hot) = &self.hot {
+            hot.forget(&key.to_string());
         }
+        deleted
     }
 
     /// Removes every blob whose key starts with `prefix/` (an image and its variants).
@@ -267,6 +335,21 @@ impl BlobStore {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// A remembered blob, or a range of it, as a one-chunk stream; the range was checked
+/// against the size by the caller, and is clamped here all the same.
+fn in_memory_read(bytes: Bytes, range: Option<Range<u64>>) -> BlobRead {
+    let total_size = bytes.len() as u64;
+    let range = range.map_or(0..total_size, |r| {
+        r.start.min(total_size)..r.end.min(total_size)
+    });
+    let part = bytes.slice(range.start as usize..range.end as usize);
+    BlobRead {
+        total_size,
+        range,
+        body: futures_util::stream::once(async move { Ok(part) }).boxed(),
     }
 }
 

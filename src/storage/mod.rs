@@ -4,6 +4,7 @@
 
 pub mod blobs;
 pub mod catalog;
+pub mod memo;
 
 pub use blobs::BlobStore;
 pub use catalog::Catalog;

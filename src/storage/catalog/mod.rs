@@ -9,6 +9,7 @@
 //! schema differences live in the two migration directories.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::domain::{Credential, Environment, Image, NewImage, Page, Placeholder, Scope, Subject};
 use crate::error::{Error, Result};
+use super::memo::Memo;
 use crate::media::ImageFormat;
 use crate::media::transform::Crop;
 
@@ -50,7 +52,16 @@ impl Backend {
 pub struct Catalog {
     pool: AnyPool,
     backend: Backend,
+    /// Credentials already read. A credential row is never updated or deleted, so a
+    /// remembered one cannot go stale, on either engine and with any number of
+    /// instances; only ones that exist are kept, so a key made elsewhere works at once.
+    /// (Image rows and presets are not remembered: other instances, and other processes
+    /// on one SQLite file, change them.)
+    credentials: Arc<Memo<Uuid, Credential>>,
 }
+
+/// How many credentials are remembered at most.
+const REMEMBERED_CREDENTIALS: usize = 10_000;
 
 /// How long a request waits for a catalog connection before it answers 503: bounded, so
 /// that an unreachable database turns into a quick refusal rather than a hung request.
@@ -121,7 +132,11 @@ impl Catalog {
             sqlx::migrate::MigrateError::Execute(inner) => Error::from(inner),
             other => Error::Catalog(format!("migration failed: {other}")),
         })?;
-        Ok(Catalog { pool, backend })
+        Ok(Catalog {
+            pool,
+            backend,
+            credentials: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -203,7 +218,14 @@ impl Catalog {
         Ok(())
     }
 
+    /// A credential by id; remembered once read.
     pub async fn credential(&self, id: Uuid) -> Result<Option<Credential>> {
+        self.credentials
+            .get_or_read(id, || self.read_credential(id))
+            .await
+    }
+
+    async fn read_credential(&self, id: Uuid) -> Result<Option<Credential>> {
         let row = sqlx::query(
             "SELECT id, environment_id, scopes, secret_hash, created_at \
              FROM credentials WHERE id = $1",
