@@ -12,18 +12,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Row};
 use uuid::Uuid;
 
-use crate::domain::{Credential, Environment, Image, NewImage, Page, Placeholder, Scope, Subject};
-use crate::error::{Error, Result};
 use super::memo::Memo;
-use crate::media::ImageFormat;
-use crate::media::transform::Crop;
+use crate::domain::{Credential, Environment, Image, NewImage, Page, Scope, Subject};
+use crate::error::{Error, Result};
 
 /// Which engine holds the catalog; a few statements (locks, sequences) differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +55,8 @@ pub struct Catalog {
     /// (Image rows and presets are not remembered: other instances, and other processes
     /// on one SQLite file, change them.)
     credentials: Arc<Memo<Uuid, Credential>>,
+    /// The hottest reads made on the calling thread; SQLite only (see `direct`).
+    direct: Option<Arc<DirectReads>>,
 }
 
 /// How many credentials are remembered at most.
@@ -78,12 +77,16 @@ macro_rules! image_columns {
 }
 
 // After the macro, so that these modules can use it.
+mod columns;
 mod copy;
 mod dialects;
+mod direct;
 mod jobs;
 mod presets;
 
+use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
+use direct::DirectReads;
 pub use jobs::JobLock;
 
 impl Catalog {
@@ -96,6 +99,10 @@ impl Catalog {
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_string(),
+        };
+        let direct = match backend {
+            Backend::Sqlite => direct_reads(&url)?,
+            Backend::Postgres => None,
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
@@ -136,6 +143,7 @@ impl Catalog {
             pool,
             backend,
             credentials: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
+            direct,
         })
     }
 
@@ -285,16 +293,24 @@ impl Catalog {
         image_from_row(&row)
     }
 
+    /// A permanent (not dropbox) image row.
     pub async fn image(&self, environment_id: Uuid, id: Uuid) -> Result<Option<Image>> {
-        let row = sqlx::query(concat!(
+        const SQL: &str = concat!(
             "SELECT ",
             image_columns!(),
             " FROM images WHERE environment_id = $1 AND id = $2 AND expires_at IS NULL"
-        ))
-        .bind(environment_id.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let (environment_id, id) = (environment_id.to_string(), id.to_string());
+        if let Some(direct) = &self.direct
+            && let Some(rows) = direct.rows(SQL, [&environment_id, &id], |row| image_from_row(row))
+        {
+            return rows.map(|mut rows| rows.pop());
+        }
+        let row = sqlx::query(SQL)
+            .bind(environment_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(image_from_row).transpose()
     }
 
@@ -375,78 +391,11 @@ fn sqlite_url(url: &str) -> Result<String> {
     })
 }
 
-/// `x,y,width,height`, as the crop column stores it.
-pub(super) fn crop_text(crop: Crop) -> String {
-    format!("{},{},{},{}", crop.x, crop.y, crop.width, crop.height)
-}
-
-fn parse_crop(text: &str) -> Option<Crop> {
-    let mut parts = text.split(',').map(|p| p.parse::<u32>().ok());
-    let crop = Crop {
-        x: parts.next()??,
-        y: parts.next()??,
-        width: parts.next()??,
-        height: parts.next()??,
-    };
-    parts.next().is_none().then_some(crop)
-}
-
-pub(super) fn uuid_column(row: &AnyRow, column: &str) -> Result<Uuid> {
-    let text: String = row.try_get(column)?;
-    Uuid::parse_str(&text).map_err(|e| Error::Catalog(format!("{column} is not a UUID: {e}")))
-}
-
-pub(super) fn time_column(row: &AnyRow, column: &str) -> Result<DateTime<Utc>> {
-    let millis: i64 = row.try_get(column)?;
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
-}
-
-pub(super) fn u32_column(row: &AnyRow, column: &str) -> Result<u32> {
-    let value: i64 = row.try_get(column)?;
-    u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
-}
-
-pub(super) fn image_from_row(row: &AnyRow) -> Result<Image> {
-    let format: String = row.try_get("format")?;
-    let subject: Option<String> = row.try_get("subject")?;
-    let byte_size: i64 = row.try_get("byte_size")?;
-    Ok(Image {
-        id: uuid_column(row, "id")?,
-        number: row.try_get("number")?,
-        environment_id: uuid_column(row, "environment_id")?,
-        subject: subject
-            .map(|s| Subject::parse(&s))
-            .transpose()
-            .map_err(|e| Error::Catalog(format!("stored subject: {e}")))?,
-        filename: row.try_get("filename")?,
-        format: ImageFormat::from_extension(&format)
-            .ok_or_else(|| Error::Catalog(format!("unknown stored format {format:?}")))?,
-        byte_size: u64::try_from(byte_size).unwrap_or(0),
-        width: u32_column(row, "width")?,
-        height: u32_column(row, "height")?,
-        frames: u32_column(row, "frames")?,
-        content_hash: row.try_get("content_hash")?,
-        serve_key: row.try_get("serve_key")?,
-        blob_key: row.try_get("blob_key")?,
-        created_at: time_column(row, "created_at")?,
-        updated_at: time_column(row, "updated_at")?,
-        placeholder: match (row.try_get("thumbhash")?, row.try_get("dominant_color")?) {
-            (Some(thumbhash), Some(dominant_color)) => Some(Placeholder {
-                thumbhash,
-                dominant_color,
-            }),
-            _ => None,
-        },
-        expires_at: match row.try_get::<Option<i64>, _>("expires_at")? {
-            Some(_) => Some(time_column(row, "expires_at")?),
-            None => None,
-        },
-        crop: row
-            .try_get::<Option<String>, _>("crop")?
-            .map(|text| {
-                parse_crop(&text).ok_or_else(|| Error::Catalog(format!("stored crop {text:?}")))
-            })
-            .transpose()?,
-    })
+/// Direct reads of a file database; none for an in-memory one, which only sqlx's own
+/// connections can see.
+fn direct_reads(url: &str) -> Result<Option<Arc<DirectReads>>> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    Ok((!in_memory).then(|| Arc::new(DirectReads::new(path.to_path_buf()))))
 }

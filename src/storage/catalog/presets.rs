@@ -1,9 +1,9 @@
 //! Catalog rows for renditions: each environment's presets and its URL-signing secrets.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use super::columns::Columns;
 use super::{Catalog, time_column, uuid_column};
 use crate::domain::{FormatChoice, Preset, SigningSecret, fit_name, parse_fit};
 use crate::error::{Error, Result};
@@ -48,13 +48,18 @@ impl Catalog {
 
     /// All of an environment's presets, by name.
     pub async fn presets(&self, environment_id: Uuid) -> Result<Vec<Preset>> {
-        let rows = sqlx::query(
-            "SELECT name, width, height, fit, format, quality, eager, created_at, updated_at \
-             FROM presets WHERE environment_id = $1 ORDER BY name",
-        )
-        .bind(environment_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        const SQL: &str = "SELECT name, width, height, fit, format, quality, eager, created_at, \
+                           updated_at FROM presets WHERE environment_id = $1 ORDER BY name";
+        let environment_id = environment_id.to_string();
+        if let Some(direct) = &self.direct
+            && let Some(presets) = direct.rows(SQL, [&environment_id], |row| preset_from_row(row))
+        {
+            return presets;
+        }
+        let rows = sqlx::query(SQL)
+            .bind(environment_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(preset_from_row).collect()
     }
 
@@ -114,27 +119,26 @@ impl Catalog {
     }
 }
 
-fn preset_from_row(row: &AnyRow) -> Result<Preset> {
+fn preset_from_row(row: &impl Columns) -> Result<Preset> {
     let corrupt = |what: &str| Error::Catalog(format!("stored preset has a bad {what}"));
     let dimension = |column: &str| -> Result<Option<u32>> {
-        let value: Option<i64> = row.try_get(column)?;
-        value
+        row.int(column)?
             .map(|v| u32::try_from(v).map_err(|_| corrupt(column)))
             .transpose()
     };
-    let fit: String = row.try_get("fit")?;
-    let format: Option<String> = row.try_get("format")?;
-    let quality: i64 = row.try_get("quality")?;
+    let fit = row.required_text("fit")?;
+    let quality = row.required_int("quality")?;
     Ok(Preset {
-        name: row.try_get("name")?,
+        name: row.required_text("name")?,
         width: dimension("width")?,
         height: dimension("height")?,
         fit: parse_fit(&fit).ok_or_else(|| corrupt("fit"))?,
-        format: format
+        format: row
+            .text("format")?
             .map(|f| FormatChoice::parse(&f).ok_or_else(|| corrupt("format")))
             .transpose()?,
         quality: u8::try_from(quality).map_err(|_| corrupt("quality"))?,
-        eager: row.try_get::<i64, _>("eager")? != 0,
+        eager: row.required_int("eager")? != 0,
         created_at: time_column(row, "created_at")?,
         updated_at: time_column(row, "updated_at")?,
     })

@@ -1,0 +1,134 @@
+//! Reading typed values out of catalog rows, whichever driver fetched them: sqlx's `Any`
+//! rows, or the rusqlite rows of the direct SQLite reads (see `direct`). Rows are turned
+//! into domain values here once, so both paths agree on every column.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::domain::{Image, Placeholder, Subject};
+use crate::error::{Error, Result};
+use crate::media::ImageFormat;
+use crate::media::transform::Crop;
+
+/// The two column types the schema uses (text and integers), possibly NULL.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> Result<Option<String>>;
+    fn int(&self, column: &str) -> Result<Option<i64>>;
+
+    fn required_text(&self, column: &str) -> Result<String> {
+        self.text(column)?.ok_or_else(|| null(column))
+    }
+
+    fn required_int(&self, column: &str) -> Result<i64> {
+        self.int(column)?.ok_or_else(|| null(column))
+    }
+}
+
+fn null(column: &str) -> Error {
+    Error::Catalog(format!("{column} is unexpectedly NULL"))
+}
+
+impl Columns for AnyRow {
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        self.get(column)
+            .map_err(|e| Error::Catalog(format!("reading {column}: {e}")))
+    }
+
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        self.get(column)
+            .map_err(|e| Error::Catalog(format!("reading {column}: {e}")))
+    }
+}
+
+pub(super) fn uuid_column(row: &impl Columns, column: &str) -> Result<Uuid> {
+    let text = row.required_text(column)?;
+    Uuid::parse_str(&text).map_err(|e| Error::Catalog(format!("{column} is not a UUID: {e}")))
+}
+
+pub(super) fn time_column(row: &impl Columns, column: &str) -> Result<DateTime<Utc>> {
+    let millis = row.required_int(column)?;
+    millis_to_time(column, millis)
+}
+
+fn millis_to_time(column: &str, millis: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
+}
+
+pub(super) fn u32_column(row: &impl Columns, column: &str) -> Result<u32> {
+    let value = row.required_int(column)?;
+    u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
+}
+
+/// `x,y,width,height`, as the crop column stores it.
+pub(super) fn crop_text(crop: Crop) -> String {
+    format!("{},{},{},{}", crop.x, crop.y, crop.width, crop.height)
+}
+
+fn parse_crop(text: &str) -> Option<Crop> {
+    let mut parts = text.split(',').map(|p| p.parse::<u32>().ok());
+    let crop = Crop {
+        x: parts.next()??,
+        y: parts.next()??,
+        width: parts.next()??,
+        height: parts.next()??,
+    };
+    parts.next().is_none().then_some(crop)
+}
+
+/// An image row, with the columns `image_columns!` lists.
+pub(super) fn image_from_row(row: &impl Columns) -> Result<Image> {
+    let format = row.required_text("format")?;
+    let byte_size = row.required_int("byte_size")?;
+    Ok(Image {
+        id: uuid_column(row, "id")?,
+        number: row.required_int("number")?,
+        environment_id: uuid_column(row, "environment_id")?,
+        subject: row
+            .text("subject")?
+            .map(|s| Subject::parse(&s))
+            .transpose()
+            .map_err(|e| Error::Catalog(format!("stored subject: {e}")))?,
+        filename: row.text("filename")?,
+        format: ImageFormat::from_extension(&format)
+            .ok_or_else(|| Error::Catalog(format!("unknown stored format {format:?}")))?,
+        byte_size: u64::try_from(byte_size).unwrap_or(0),
+        width: u32_column(row, "width")?,
+        height: u32_column(row, "height")?,
+        frames: u32_column(row, "frames")?,
+        content_hash: row.required_text("content_hash")?,
+        serve_key: row.required_text("serve_key")?,
+        blob_key: row.required_text("blob_key")?,
+        created_at: time_column(row, "created_at")?,
+        updated_at: time_column(row, "updated_at")?,
+        placeholder: match (row.text("thumbhash")?, row.text("dominant_color")?) {
+            (Some(thumbhash), Some(dominant_color)) => Some(Placeholder {
+                thumbhash,
+                dominant_color,
+            }),
+            _ => None,
+        },
+        expires_at: row
+            .int("expires_at")?
+            .map(|millis| millis_to_time("expires_at", millis))
+            .transpose()?,
+        crop: row
+            .text("crop")?
+            .map(|text| {
+                parse_crop(&text).ok_or_else(|| Error::Catalog(format!("stored crop {text:?}")))
+            })
+            .transpose()?,
+    })
+}
