@@ -1,7 +1,7 @@
 //! Upload, in the order that makes it crash-safe:
 //!
-//! 1. the body is streamed to a temp file in the data directory, counted as it arrives
-//!    (over the limit: 413, and the temp file is gone);
+//! 1. the body is received, counted as it arrives (over the limit: 413): a small one in
+//!    memory, a larger one streamed to a temp file in the data directory (gone afterwards);
 //! 2. on the bounded processing pool, the format is sniffed and the header checked against
 //!    the limits before any pixel is decoded, then the image is decoded once to prove it is
 //!    real and its private metadata is stripped (`media::ingest`);
@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -86,13 +86,10 @@ impl Service {
         )
         .await?;
         let limits = self.settings.media.clone();
-        let path = spooled.path().to_path_buf();
-        let (ingested, content_hash, placeholder) = self
+        let (ingested, content_hash, placeholder, spooled) = self
             .processing
             .run(move || {
-                let data = std::fs::read(&path)
-                    .map_err(|e| Error::Internal(format!("reading the spooled upload: {e}")))?;
-                let ingested = media::ingest(Bytes::from(data), &limits)?;
+                let ingested = media::ingest(spooled.bytes()?, &limits)?;
                 let hash = blake3::hash(&ingested.bytes).to_hex().to_string();
                 let placeholder = match placeholder::placeholder(&ingested.bytes, ingested.format) {
                     Ok(made) => Some(Placeholder {
@@ -104,7 +101,7 @@ impl Service {
                         None
                     }
                 };
-                Ok((ingested, hash, placeholder))
+                Ok((ingested, hash, placeholder, spooled))
             })
             .await?;
         drop(spooled);
@@ -144,11 +141,79 @@ impl Service {
     }
 }
 
-/// Streams a body into a new temp file, refusing it as soon as it passes `limit` bytes.
-async fn spool<S>(dir: &Path, limit: u64, mut body: S) -> Result<tempfile::NamedTempFile>
+/// Bodies up to this size are kept in memory; a larger one goes to a temp file as it
+/// arrives. An avatar then costs no file create, write, read and unlink (and no thread
+/// hand-off for each), while memory stays bounded per upload.
+const IN_MEMORY_BODY: usize = 256 << 10;
+
+/// A received body, in memory or in a temp file (removed when this is dropped).
+enum Spooled {
+    Memory(Bytes),
+    File(tempfile::NamedTempFile),
+}
+
+impl Spooled {
+    /// The whole body, on the processing pool (a file is read there, off the runtime).
+    fn bytes(&self) -> Result<Bytes> {
+        match self {
+            Spooled::Memory(bytes) => Ok(bytes.clone()),
+            Spooled::File(file) => std::fs::read(file.path())
+                .map(Bytes::from)
+                .map_err(|e| Error::Internal(format!("reading the spooled upload: {e}"))),
+        }
+    }
+}
+
+/// Receives a body, refusing it as soon as it passes `limit` bytes: in memory while it is
+/// small, then streamed into a new temp file.
+async fn spool<S>(dir: &Path, limit: u64, mut body: S) -> Result<Spooled>
 where
     S: Stream<Item = Result<Bytes>> + Unpin + Send,
 {
+    let mut head = BytesMut::new();
+    let mut received: u64 = 0;
+    let mut file = None;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        received = received.saturating_add(chunk.len() as u64);
+        if received > limit {
+            return Err(Error::PayloadTooLarge { limit });
+        }
+        if file.is_none() && head.len() + chunk.len() <= IN_MEMORY_BODY {
+            head.extend_from_slice(&chunk);
+            continue;
+        }
+        if file.is_none() {
+            let (temp, mut writer) = temp_file(dir).await?;
+            write(&mut writer, &head).await?;
+            head.clear();
+            file = Some((temp, writer));
+        }
+        if let Some((_, writer)) = file.as_mut() {
+            write(writer, &chunk).await?;
+        }
+    }
+    if received == 0 {
+        return Err(Error::UnsupportedMedia(
+            "the body is empty; send the image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP)".into(),
+        ));
+    }
+    match file {
+        None => Ok(Spooled::Memory(head.freeze())),
+        Some((temp, mut writer)) => {
+            writer
+                .flush()
+                .await
+                .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))?;
+            Ok(Spooled::File(temp))
+        }
+    }
+}
+
+type TempWriter = tokio::io::BufWriter<tokio::fs::File>;
+
+/// A new temp file under `dir` and a buffered writer into it.
+async fn temp_file(dir: &Path) -> Result<(tempfile::NamedTempFile, TempWriter)> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
@@ -159,26 +224,14 @@ where
     let std_file = temp
         .reopen()
         .map_err(|e| Error::Internal(format!("cannot open the temp file: {e}")))?;
-    let mut file =
+    let writer =
         tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(std_file));
-    let mut received: u64 = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        received = received.saturating_add(chunk.len() as u64);
-        if received > limit {
-            return Err(Error::PayloadTooLarge { limit });
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))?;
-    }
-    file.flush()
+    Ok((temp, writer))
+}
+
+async fn write(writer: &mut TempWriter, bytes: &[u8]) -> Result<()> {
+    writer
+        .write_all(bytes)
         .await
-        .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))?;
-    if received == 0 {
-        return Err(Error::UnsupportedMedia(
-            "the body is empty; send the image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP)".into(),
-        ));
-    }
-    Ok(temp)
+        .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))
 }
