@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Environment(EnvironmentCommand::Create { storage, name }) => {
-            init_logs(LogFormat::Text);
+            let _logs = init_logs(LogFormat::Text);
             let service = open(&storage).await?;
             let environment = service.create_environment(&name).await?;
             println!(
@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
             environment,
             scopes,
         }) => {
-            init_logs(LogFormat::Text);
+            let _logs = init_logs(LogFormat::Text);
             let scopes = Scope::parse_list(&scopes)?;
             let service = open(&storage).await?;
             let key = service.create_key(environment, scopes).await?;
@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             storage,
             grace_secs,
         } => {
-            init_logs(LogFormat::Text);
+            let _logs = init_logs(LogFormat::Text);
             let service = open(&storage).await?;
             let report = service
                 .sweep(std::time::Duration::from_secs(grace_secs))
@@ -127,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
             to_database_url,
             to_blob_store,
         } => {
-            init_logs(LogFormat::Text);
+            let _logs = init_logs(LogFormat::Text);
             migrate(&storage, &to_database_url, &to_blob_store).await
         }
     }
@@ -196,7 +196,7 @@ async fn open(
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
-    init_logs(config.log_format);
+    let _logs = init_logs(config.log_format);
     let running = imagestore::start(config, shutdown_signal()).await?;
     if let Some(first) = &running.bootstrap {
         // Printed once, on the first start with an empty catalog: the only time the
@@ -215,18 +215,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs go to stderr from a writer thread: a request only formats its line and queues
+/// it, rather than taking stderr's lock for a write syscall of its own (one line per
+/// request cost about 15% of the throughput of serving small images). Nothing is
+/// dropped: a full queue makes the request wait. Lines still queued are written when the
+/// returned guard is dropped, at the end of `main`.
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGESTORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour codes only for a person at a terminal, never in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    guard
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
