@@ -192,3 +192,54 @@ pub(crate) fn image_error(format: ImageFormat, err: ImageError) -> MediaError {
         _ => MediaError::Malformed(format!("the {name} image data is truncated or corrupt")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::sniff::read_header;
+
+    /// The corpus JPEGs are proven by the 1/8-scale decode itself, not by falling back to
+    /// the full one (which would allocate the whole frame again).
+    #[test]
+    fn corpus_jpegs_are_proven_at_one_eighth_scale() {
+        let limits = MediaLimits::default();
+        for name in [
+            "photo-1920x1280.jpg",
+            "photo-3840x2160.jpg",
+            "avatar-400.jpg",
+        ] {
+            let data = crate::media::tests::corpus(name);
+            let header = read_header(&data, &limits).unwrap();
+            assert!(
+                validate_jpeg_scaled(&data, &header, &image_limits(&limits)),
+                "{name}"
+            );
+        }
+    }
+
+    /// A JPEG whose entropy-coded data is damaged fails both ways: the scaled decode
+    /// declines it and the full decode names it malformed.
+    #[test]
+    fn damaged_scan_data_is_refused() {
+        let limits = MediaLimits::default();
+        let mut data = crate::media::tests::corpus("photo-1920x1280.jpg");
+        let header = read_header(&data, &limits).unwrap();
+        // Overwrite the middle of the scan with markers that may not appear there.
+        let middle = data.len() / 2;
+        for byte in &mut data[middle..middle + 64] {
+            *byte = 0xFF;
+        }
+        for pair in data[middle..middle + 64].chunks_mut(2) {
+            pair[1] = 0xC4;
+        }
+        assert!(!validate_jpeg_scaled(
+            &data,
+            &header,
+            &image_limits(&limits)
+        ));
+        assert!(matches!(
+            decode(&data, &header, &limits),
+            Err(MediaError::Malformed(_))
+        ));
+    }
+}

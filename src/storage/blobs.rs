@@ -438,4 +438,38 @@ mod tests {
         assert_eq!(listed[0].key, "e/i/original");
         store.ping().await.unwrap();
     }
+
+    /// A small blob, once written, is served from memory (even when its file is gone
+    /// behind the store's back) until deleted through the store; a large one never is.
+    #[tokio::test]
+    async fn small_blobs_are_remembered_until_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_directory(dir.path().to_str().unwrap())
+            .unwrap()
+            .remembering(4 << 20);
+        store
+            .put("e/i/small", Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        let large = Bytes::from(vec![7u8; HOT_BLOB_MAX + 1]);
+        store.put("e/i/large", large).await.unwrap();
+        std::fs::remove_file(dir.path().join("e/i/small")).unwrap();
+        std::fs::remove_file(dir.path().join("e/i/large")).unwrap();
+
+        assert_eq!(store.read_all("e/i/small").await.unwrap(), &b"abc"[..]);
+        assert_eq!(store.size("e/i/small").await.unwrap(), Some(3));
+        let part = store.get("e/i/small", Some(1..3)).await.unwrap();
+        let part: Vec<Bytes> = part.body.try_collect().await.unwrap();
+        assert_eq!(part.concat(), b"bc");
+        assert!(matches!(
+            store.get("e/i/large", None).await,
+            Err(Error::NotFound(_))
+        ));
+
+        store.delete("e/i/small").await.unwrap();
+        assert!(matches!(
+            store.get("e/i/small", None).await,
+            Err(Error::NotFound(_))
+        ));
+    }
 }
