@@ -9,6 +9,11 @@
 //! exact: each one reads the database, so a row changed by another instance or process
 //! is seen at once (nothing is cached here).
 //!
+//! The cost of reading in place: a lookup whose pages are not in the OS page cache reads
+//! them from disk on a runtime thread. For point lookups that is a few page reads, the
+//! same order as the hand-off it replaces on a warm cache; listings, which read many rows,
+//! stay on sqlx.
+//!
 //! In WAL mode a reader never waits for the writer. A short busy timeout covers the rare
 //! moments (recovery, a checkpoint restart) when it could; any error at all makes the
 //! caller run the same statement through sqlx, which waits and reports as usual, so this
