@@ -247,11 +247,7 @@ impl BlobStore {
         if range.is_some() || read.total_size > HOT_BLOB_MAX as u64 {
             return Ok(read);
         }
-        let chunks: Vec<Bytes> = read.body.try_collect().await?;
-        let bytes = match chunks.len() {
-            1 => chunks.into_iter().next().unwrap_or_default(),
-            _ => Bytes::from(chunks.concat()),
-        };
+        let bytes = whole(read.body).await?;
         hot.offer(ticket, key.to_string(), bytes.clone());
         Ok(in_memory_read(bytes, None))
     }
@@ -277,9 +273,7 @@ impl BlobStore {
 
     /// A whole blob in memory (a render's source, a migration's copy).
     pub async fn read_all(&self, key: &str) -> Result<Bytes> {
-        let read = self.get(key, None).await?;
-        let chunks: Vec<Bytes> = read.body.try_collect().await?;
-        Ok(Bytes::from(chunks.concat()))
+        whole(self.get(key, None).await?.body).await
     }
 
     /// The size of a blob, or None when it is not there.
@@ -301,7 +295,7 @@ impl BlobStore {
             Err(other) => Err(other.into()),
         };
         if let Some(hot) = &self.hot {
-            hot.forget(&key.to_string());
+            hot.forget(key);
         }
         deleted
     }
@@ -336,6 +330,16 @@ impl BlobStore {
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// A body's chunks as one buffer; a body of one chunk (a remembered blob, a small file) is
+/// handed over as it is, without a copy.
+async fn whole(body: BoxStream<'static, Result<Bytes>>) -> Result<Bytes> {
+    let mut chunks: Vec<Bytes> = body.try_collect().await?;
+    Ok(match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 /// A remembered blob, or a range of it, as a one-chunk stream; the range was checked

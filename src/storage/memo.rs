@@ -78,7 +78,10 @@ where
     }
 
     /// Drops `key`; call after the write that made it stale is committed.
-    pub fn forget(&self, key: &K) {
+    pub fn forget<Q>(&self, key: &Q)
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
         let mut generation = self.lock();
         *generation += 1;
         self.cache.remove(key);
