@@ -86,10 +86,10 @@ impl Service {
         )
         .await?;
         let limits = self.settings.media.clone();
-        let (ingested, content_hash, placeholder, spooled) = self
+        let (ingested, content_hash, placeholder) = self
             .processing
             .run(move || {
-                let ingested = media::ingest(spooled.bytes()?, &limits)?;
+                let ingested = media::ingest(spooled.into_bytes()?, &limits)?;
                 let hash = blake3::hash(&ingested.bytes).to_hex().to_string();
                 let placeholder = match placeholder::placeholder(&ingested.bytes, ingested.format) {
                     Ok(made) => Some(Placeholder {
@@ -101,10 +101,9 @@ impl Service {
                         None
                     }
                 };
-                Ok((ingested, hash, placeholder, spooled))
+                Ok((ingested, hash, placeholder))
             })
             .await?;
-        drop(spooled);
 
         let id = Uuid::new_v4();
         let blob_key = BlobStore::key(environment_id, id, "original");
@@ -153,10 +152,11 @@ enum Spooled {
 }
 
 impl Spooled {
-    /// The whole body, on the processing pool (a file is read there, off the runtime).
-    fn bytes(&self) -> Result<Bytes> {
+    /// The whole body; a temp file is read and removed (on the processing pool, where
+    /// this is called, off the runtime).
+    fn into_bytes(self) -> Result<Bytes> {
         match self {
-            Spooled::Memory(bytes) => Ok(bytes.clone()),
+            Spooled::Memory(bytes) => Ok(bytes),
             Spooled::File(file) => std::fs::read(file.path())
                 .map(Bytes::from)
                 .map_err(|e| Error::Internal(format!("reading the spooled upload: {e}"))),
