@@ -14,6 +14,7 @@ use image::error::ImageError;
 use image::{AnimationDecoder, DynamicImage, Frames, ImageDecoder};
 
 use super::sniff::limit;
+use super::source::scaled_jpeg_decoder;
 use super::{Header, ImageFormat, MediaError, MediaLimits};
 
 /// The worst-case bytes per pixel of a decoded image (RGBA, 32-bit float),
@@ -83,28 +84,14 @@ pub(crate) fn decode(
 /// decode is faster). False means "not proven this way" (a feature jpeg-decoder lacks,
 /// or an error): the caller then runs the full decode, which gives the precise verdict.
 fn validate_jpeg_scaled(data: &[u8], header: &Header, image_limits: &image::Limits) -> bool {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
     // Progressive JPEGs keep every coefficient until the last scan; bound that by the
     // same allocation budget as the full decode.
     let budget = image_limits.max_alloc.unwrap_or(u64::MAX);
-    decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
-    if decoder.read_info().is_err() {
-        return false;
-    }
-    let Some(info) = decoder.info() else {
+    let Some(mut scaled) = scaled_jpeg_decoder(data, 8, budget) else {
         return false;
     };
-    if (u32::from(info.width), u32::from(info.height)) != (header.width, header.height) {
-        return false;
-    }
-    let eighth = |len: u16| len.div_ceil(8).max(1);
-    if decoder
-        .scale(eighth(info.width), eighth(info.height))
-        .is_err()
-    {
-        return false;
-    }
-    decoder.decode().is_ok()
+    let declared = (u32::from(scaled.info.width), u32::from(scaled.info.height));
+    declared == (header.width, header.height) && scaled.decoder.decode().is_ok()
 }
 
 /// The decoder's own limits: the same width and height, and an allocation

@@ -18,7 +18,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader};
-use jpeg_decoder::PixelFormat;
+use jpeg_decoder::{ImageInfo, PixelFormat};
 
 use super::decode::image_error;
 use super::{ImageFormat, MediaError, metadata};
@@ -184,23 +184,50 @@ pub(crate) fn shrink_for(reduction: f64) -> u32 {
         .unwrap_or(1)
 }
 
+/// A jpeg-decoder set up to decode `data` at 1/`shrink` size (8, 4, 2 or 1, or the
+/// nearest larger scale jpeg-decoder allows), its decoding buffers bounded by `budget`
+/// bytes; with the image's info and the scaled size. `None` when it declines the file.
+/// Ingest proves JPEGs this way at 1/8, and renditions shrink-on-load.
+pub(super) fn scaled_jpeg_decoder(data: &[u8], shrink: u32, budget: u64) -> Option<ScaledJpeg<'_>> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
+    decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    // Requesting exactly the scaled size makes jpeg-decoder pick `shrink`
+    // (it chooses the smallest scale reaching the request on either axis).
+    let request = |len: u16| u16::try_from(u32::from(len).div_ceil(shrink)).ok();
+    let scaled = decoder
+        .scale(request(info.width)?, request(info.height)?)
+        .ok()?;
+    Some(ScaledJpeg {
+        decoder,
+        info,
+        size: scaled,
+    })
+}
+
+/// A jpeg-decoder ready to decode at a reduced size, and what it read of the header.
+pub(super) struct ScaledJpeg<'a> {
+    pub decoder: jpeg_decoder::Decoder<Cursor<&'a [u8]>>,
+    pub info: ImageInfo,
+    /// Width and height of the reduced image.
+    pub size: (u16, u16),
+}
+
 /// Decodes with jpeg-decoder at 1/`shrink` size; `None` means "use the
 /// full decoder instead", for whatever reason jpeg-decoder declined.
 fn decode_jpeg_scaled(data: &[u8], shrink: u32) -> Option<Decoded> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
-    decoder.set_max_decoding_buffer_size(usize::try_from(MAX_DECODE_BYTES).ok()?);
-    decoder.read_info().ok()?;
-    let info = decoder.info()?;
+    let ScaledJpeg {
+        mut decoder,
+        info,
+        size: (sw, sh),
+    } = scaled_jpeg_decoder(data, shrink, MAX_DECODE_BYTES)?;
     // CMYK needs Adobe's inversion quirks and 16-bit needs scaling; the
     // `image` decoder handles both.
     if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
         return None;
     }
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    // Requesting exactly the scaled size makes jpeg-decoder pick `shrink`
-    // (it chooses the smallest scale reaching the request on either axis).
-    let request = |len: u32| u16::try_from(len.div_ceil(shrink)).ok();
-    let (sw, sh) = decoder.scale(request(w)?, request(h)?).ok()?;
+    let w = u32::from(info.width);
     let pixels = decoder.decode().ok()?;
     let (sw, sh) = (u32::from(sw), u32::from(sh));
     let image = match info.pixel_format {
