@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{TestServer, client, corpus, pixels};
+use crate::harness::{TestServer, client, corpus, get_json_as, pixels};
 use crate::process::{serve, spawn_on, wait_for_port};
 
 #[tokio::test]
@@ -49,15 +49,12 @@ async fn killing_an_instance_mid_uploads_loses_no_acknowledged_image() {
         }
     }
 
-    let listed: Value = http
-        .get(format!("{}/v1/environments/{env}/images?limit=100", a.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json_as(
+        &http,
+        &format!("{}/v1/environments/{env}/images?limit=100", a.base),
+        token,
+    )
+    .await;
     let images = listed["_embedded"]["images"].as_array().unwrap();
     let listed_ids: HashSet<String> = images
         .iter()

@@ -25,6 +25,20 @@ pub fn client() -> Client {
     Client::new()
 }
 
+/// GETs a URL with a bearer token and returns its JSON body, whatever the status; for
+/// servers that are processes rather than a `TestServer`.
+pub async fn get_json_as(client: &Client, url: &str, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(CORPUS).join(name)).unwrap_or_else(|e| panic!("corpus/{name}: {e}"))
 }
@@ -163,15 +177,7 @@ impl TestServer {
 
     /// GETs a URL with the admin key and returns its JSON body, whatever the status.
     pub async fn get_json(&self, url: &str) -> Value {
-        self.client
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json_as(&self.client, url, &self.token).await
     }
 
     /// Uploads raw bytes with the admin key; returns status and JSON body.

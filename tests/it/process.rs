@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backends::TestStorage;
-use crate::harness::{client, corpus};
+use crate::harness::{client, corpus, get_json_as};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagestore");
 
@@ -275,15 +275,12 @@ async fn a_body_that_stalls_is_refused_and_nothing_is_stored() {
     assert!(read.is_ok(), "a stalled body kept the connection for 10 s");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
-    let listed: Value = client()
-        .get(format!("{}/v1/environments/{env}/images", served.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json_as(
+        &client(),
+        &format!("{}/v1/environments/{env}/images", served.base),
+        token,
+    )
+    .await;
     assert_eq!(listed["count"], 0);
     sigterm(&served.child);
     let _ = stderr_of(served.child);
@@ -358,15 +355,7 @@ async fn a_crash_mid_upload_leaves_nothing_half_visible_and_gc_cleans_up() {
         .unwrap();
     wait_for_port(&listen);
     let images = format!("http://{listen}/v1/environments/{env}/images");
-    let listed: Value = client
-        .get(&images)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json_as(&client, &images, &token).await;
     assert_eq!(listed["count"], 1, "{listed}");
     assert_eq!(listed["_embedded"]["images"][0]["id"], kept["id"]);
     let href = listed["_embedded"]["images"][0]["targets"]["original"]["href"]
