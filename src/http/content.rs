@@ -22,7 +22,7 @@ use super::transform_query::{self, TransformQuery};
 use crate::domain::{Image, Scope};
 use crate::error::Error;
 use crate::service::RenditionSource;
-use crate::storage::blobs::BlobRead;
+use crate::storage::blobs::{BlobBody, BlobRead};
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const SANDBOX_CSP: &str =
@@ -213,13 +213,13 @@ where
             }
             RangeAnswer::Whole => {
                 let read = open(None).await?;
-                let mut r = Response::new(Body::from_stream(read.body));
+                let mut r = Response::new(http_body(read.body));
                 insert(&mut r, header::CONTENT_LENGTH, &read.total_size.to_string());
                 r
             }
             RangeAnswer::Part(start, end) => {
                 let read = open(Some(start..end + 1)).await?;
-                let mut r = Response::new(Body::from_stream(read.body));
+                let mut r = Response::new(http_body(read.body));
                 *r.status_mut() = StatusCode::PARTIAL_CONTENT;
                 insert(
                     &mut r,
@@ -249,6 +249,15 @@ where
     }
     inert_headers(&mut response);
     Ok(response)
+}
+
+/// A blob's bytes as a response body: one buffer when they are in memory, so that hyper
+/// knows the body's end and writes it with the headers; a stream otherwise.
+fn http_body(body: BlobBody) -> Body {
+    match body {
+        BlobBody::Whole(bytes) => Body::from(bytes),
+        BlobBody::Stream(stream) => Body::from_stream(stream),
+    }
 }
 
 /// The headers that keep served bytes from ever being run as a page or script.

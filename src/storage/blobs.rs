@@ -58,11 +58,34 @@ impl quick_cache::Weighter<String, Bytes> for BlobWeight {
     }
 }
 
-/// An opened blob: its total size and a stream of the requested bytes.
+/// An opened blob: its total size and the requested bytes.
 pub struct BlobRead {
     pub total_size: u64,
     pub range: Range<u64>,
-    pub body: BoxStream<'static, Result<Bytes>>,
+    pub body: BlobBody,
+}
+
+/// The bytes of an opened blob: already in memory (a remembered blob), or streamed from
+/// the store. Keeping the first apart lets the HTTP layer answer with one buffer, which
+/// hyper writes together with the headers.
+pub enum BlobBody {
+    Whole(Bytes),
+    Stream(BoxStream<'static, Result<Bytes>>),
+}
+
+impl BlobBody {
+    /// All the bytes in one buffer; a one-chunk body is handed over without a copy.
+    pub async fn into_bytes(self) -> Result<Bytes> {
+        let stream = match self {
+            BlobBody::Whole(bytes) => return Ok(bytes),
+            BlobBody::Stream(stream) => stream,
+        };
+        let mut chunks: Vec<Bytes> = stream.try_collect().await?;
+        Ok(match chunks.len() {
+            1 => chunks.swap_remove(0),
+            _ => Bytes::from(chunks.concat()),
+        })
+    }
 }
 
 /// A blob seen by a listing, for the sweeper.
@@ -247,7 +270,7 @@ impl BlobStore {
         if range.is_some() || read.total_size > HOT_BLOB_MAX as u64 {
             return Ok(read);
         }
-        let bytes = whole(read.body).await?;
+        let bytes = read.body.into_bytes().await?;
         hot.offer(ticket, key.to_string(), bytes.clone());
         Ok(in_memory_read(bytes, None))
     }
@@ -264,6 +287,7 @@ impl BlobStore {
             GetResultPayload::File(file, _) => file_stream(file, range.clone()),
             GetResultPayload::Stream(stream) => stream.map_err(Error::from).boxed(),
         };
+        let body = BlobBody::Stream(body);
         Ok(BlobRead {
             total_size,
             range,
@@ -273,7 +297,7 @@ impl BlobStore {
 
     /// A whole blob in memory (a render's source, a migration's copy).
     pub async fn read_all(&self, key: &str) -> Result<Bytes> {
-        whole(self.get(key, None).await?.body).await
+        self.get(key, None).await?.body.into_bytes().await
     }
 
     /// The size of a blob, or None when it is not there.
@@ -334,14 +358,6 @@ impl BlobStore {
 
 /// A body's chunks as one buffer; a body of one chunk (a remembered blob, a small file) is
 /// handed over as it is, without a copy.
-async fn whole(body: BoxStream<'static, Result<Bytes>>) -> Result<Bytes> {
-    let mut chunks: Vec<Bytes> = body.try_collect().await?;
-    Ok(match chunks.len() {
-        1 => chunks.swap_remove(0),
-        _ => Bytes::from(chunks.concat()),
-    })
-}
-
 /// A remembered blob, or a range of it, as a one-chunk stream; the range was checked
 /// against the size by the caller, and is clamped here all the same.
 fn in_memory_read(bytes: Bytes, range: Option<Range<u64>>) -> BlobRead {
@@ -353,7 +369,7 @@ fn in_memory_read(bytes: Bytes, range: Option<Range<u64>>) -> BlobRead {
     BlobRead {
         total_size,
         range,
-        body: futures_util::stream::once(async move { Ok(part) }).boxed(),
+        body: BlobBody::Whole(part),
     }
 }
 
@@ -402,8 +418,7 @@ mod tests {
             .unwrap();
         let read = store.get(&key, Some(2..5)).await.unwrap();
         assert_eq!(read.total_size, 10);
-        let bytes: Vec<Bytes> = read.body.try_collect().await.unwrap();
-        assert_eq!(bytes.concat(), b"234");
+        assert_eq!(read.body.into_bytes().await.unwrap(), &b"234"[..]);
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
         assert!(matches!(
@@ -432,9 +447,8 @@ mod tests {
             .unwrap();
         for range in [0..600_000u64, 100..550_000, 262_143..262_145] {
             let read = store.get("e/i/big", Some(range.clone())).await.unwrap();
-            let chunks: Vec<Bytes> = read.body.try_collect().await.unwrap();
             let expected = &big[range.start as usize..range.end as usize];
-            assert_eq!(chunks.concat(), expected);
+            assert_eq!(read.body.into_bytes().await.unwrap(), expected);
         }
         store.delete("e/i/big").await.unwrap();
         let listed: Vec<BlobEntry> = store.list_under(None).try_collect().await.unwrap();
@@ -463,8 +477,7 @@ mod tests {
         assert_eq!(store.read_all("e/i/small").await.unwrap(), &b"abc"[..]);
         assert_eq!(store.size("e/i/small").await.unwrap(), Some(3));
         let part = store.get("e/i/small", Some(1..3)).await.unwrap();
-        let part: Vec<Bytes> = part.body.try_collect().await.unwrap();
-        assert_eq!(part.concat(), b"bc");
+        assert_eq!(part.body.into_bytes().await.unwrap(), &b"bc"[..]);
         assert!(matches!(
             store.get("e/i/large", None).await,
             Err(Error::NotFound(_))

@@ -104,64 +104,21 @@ impl DirectReads {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use uuid::Uuid;
-
-    use super::super::Catalog;
     use super::super::columns::image_from_row;
-    use crate::domain::{Environment, FormatChoice, NewImage, Placeholder, Preset};
-    use crate::media::ImageFormat;
-    use crate::media::transform::Fit;
+    use super::super::seeded::Seeded;
 
     /// The direct path really answers (rather than always falling back to sqlx), agrees
     /// with sqlx row for row, and sees a delete at once.
     #[tokio::test]
     async fn direct_reads_answer_and_agree_with_sqlx() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("c.db").display());
-        let catalog = Catalog::open(&url).await.unwrap();
-        let environment = Environment {
-            id: Uuid::new_v4(),
-            name: "e".into(),
-            created_at: Utc::now(),
-        };
-        catalog.insert_environment(&environment).await.unwrap();
-        let now = Utc::now();
-        let inserted = catalog
-            .insert_image(&NewImage {
-                id: Uuid::new_v4(),
-                environment_id: environment.id,
-                subject: None,
-                filename: Some("a.png".into()),
-                format: ImageFormat::Png,
-                byte_size: 10,
-                width: 3,
-                height: 4,
-                frames: 1,
-                content_hash: "h".into(),
-                serve_key: "k".into(),
-                blob_key: "b".into(),
-                created_at: now,
-                placeholder: Some(Placeholder {
-                    thumbhash: "t".into(),
-                    dominant_color: "#000000".into(),
-                }),
-                expires_at: None,
-            })
-            .await
-            .unwrap();
-        let preset = Preset {
-            name: "thumb".into(),
-            width: Some(64),
-            height: None,
-            fit: Fit::Cover,
-            format: Some(FormatChoice::Auto),
-            quality: 70,
-            eager: true,
-            created_at: now,
-            updated_at: now,
-        };
-        let preset = catalog.put_preset(environment.id, &preset).await.unwrap();
+        let Seeded {
+            catalog,
+            environment,
+            image: inserted,
+            preset,
+            ..
+        } = Seeded::open(dir.path()).await;
 
         let direct = catalog
             .direct

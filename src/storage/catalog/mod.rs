@@ -8,6 +8,7 @@
 //! UUID text, times UTC milliseconds and flags integers, so one SQL text fits both, and the
 //! schema differences live in the two migration directories.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,11 +53,13 @@ pub struct Catalog {
     /// Credentials already read. A credential row is never updated or deleted, so a
     /// remembered one cannot go stale, on either engine and with any number of
     /// instances; only ones that exist are kept, so a key made elsewhere works at once.
-    /// (Image rows and presets are not remembered: other instances, and other processes
-    /// on one SQLite file, change them.)
+    /// (Image rows and presets change; they are remembered only on SQLite, below.)
     credentials: Arc<Memo<Uuid, Credential>>,
     /// The hottest reads made on the calling thread; SQLite only (see `direct`).
     direct: Option<Arc<DirectReads>>,
+    /// Image rows and presets kept while no connection commits; SQLite only (see
+    /// `stamped`).
+    remembered: Option<Arc<Remembered>>,
 }
 
 /// How many credentials are remembered at most.
@@ -81,12 +84,16 @@ mod columns;
 mod copy;
 mod dialects;
 mod direct;
+#[cfg(test)]
+mod seeded;
+mod stamped;
 mod jobs;
 mod presets;
 
 use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
+use stamped::{Lookup, Remembered};
 pub use jobs::JobLock;
 
 impl Catalog {
@@ -100,8 +107,8 @@ impl Catalog {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_string(),
         };
-        let direct = match backend {
-            Backend::Sqlite => direct_reads(&url)?,
+        let file = match backend {
+            Backend::Sqlite => sqlite_file(&url)?,
             Backend::Postgres => None,
         };
         let options = AnyConnectOptions::from_str(&url)?;
@@ -139,11 +146,13 @@ impl Catalog {
             sqlx::migrate::MigrateError::Execute(inner) => Error::from(inner),
             other => Error::Catalog(format!("migration failed: {other}")),
         })?;
+        // After the migrations: the file exists and is in WAL mode by now.
         Ok(Catalog {
             pool,
             backend,
             credentials: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
-            direct,
+            direct: file.clone().map(|path| Arc::new(DirectReads::new(path))),
+            remembered: file.and_then(|path| Remembered::open(&path)).map(Arc::new),
         })
     }
 
@@ -300,18 +309,32 @@ impl Catalog {
             image_columns!(),
             " FROM images WHERE environment_id = $1 AND id = $2 AND expires_at IS NULL"
         );
+        let remembered = self.remembered.as_deref();
+        let key = (environment_id, id);
+        let generation = match remembered.map(|r| r.images.get(&r.stamp, &key)) {
+            Some(Lookup::Hit(image)) => return Ok(Some(image)),
+            Some(Lookup::Miss(generation)) => generation,
+            None => None,
+        };
         let (environment_id, id) = (environment_id.to_string(), id.to_string());
-        if let Some(direct) = &self.direct
-            && let Some(rows) = direct.rows(SQL, [&environment_id, &id], |row| image_from_row(row))
-        {
-            return rows.map(|mut rows| rows.pop());
+        let direct = self.direct.as_ref().and_then(|direct| {
+            direct.rows(SQL, [&environment_id, &id], |row| image_from_row(row))
+        });
+        let image = match direct {
+            Some(rows) => rows?.pop(),
+            None => {
+                let row = sqlx::query(SQL)
+                    .bind(environment_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(image_from_row).transpose()?
+            }
+        };
+        if let (Some(remembered), Some(image)) = (remembered, &image) {
+            remembered.images.keep(generation, key, image.clone());
         }
-        let row = sqlx::query(SQL)
-            .bind(environment_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(image_from_row).transpose()
+        Ok(image)
     }
 
     /// One page of an environment's images in upload order, optionally of one subject.
@@ -391,11 +414,10 @@ fn sqlite_url(url: &str) -> Result<String> {
     })
 }
 
-/// Direct reads of a file database; none for an in-memory one, which only sqlx's own
-/// connections can see.
-fn direct_reads(url: &str) -> Result<Option<Arc<DirectReads>>> {
+/// The file of a SQLite catalog, for the direct reads and the stamp; none for an
+/// in-memory one, which only sqlx's own connections can see.
+fn sqlite_file(url: &str) -> Result<Option<PathBuf>> {
     let options = SqliteConnectOptions::from_str(url)?;
-    let path = options.get_filename();
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    Ok((!in_memory).then(|| Arc::new(DirectReads::new(path.to_path_buf()))))
+    Ok((!in_memory).then(|| options.get_filename().to_path_buf()))
 }

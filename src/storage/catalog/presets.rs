@@ -4,7 +4,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::{Catalog, time_column, uuid_column};
+use super::{Catalog, Lookup, time_column, uuid_column};
 use crate::domain::{FormatChoice, Preset, SigningSecret, fit_name, parse_fit};
 use crate::error::{Error, Result};
 
@@ -50,17 +50,30 @@ impl Catalog {
     pub async fn presets(&self, environment_id: Uuid) -> Result<Vec<Preset>> {
         const SQL: &str = "SELECT name, width, height, fit, format, quality, eager, created_at, \
                            updated_at FROM presets WHERE environment_id = $1 ORDER BY name";
-        let environment_id = environment_id.to_string();
-        if let Some(direct) = &self.direct
-            && let Some(presets) = direct.rows(SQL, [&environment_id], |row| preset_from_row(row))
-        {
-            return presets;
+        let remembered = self.remembered.as_deref();
+        let generation = match remembered.map(|r| r.presets.get(&r.stamp, &environment_id)) {
+            Some(Lookup::Hit(presets)) => return Ok(presets),
+            Some(Lookup::Miss(generation)) => generation,
+            None => None,
+        };
+        let key = environment_id.to_string();
+        let direct = self
+            .direct
+            .as_ref()
+            .and_then(|direct| direct.rows(SQL, [&key], |row| preset_from_row(row)));
+        let presets = match direct {
+            Some(presets) => presets?,
+            None => {
+                let rows = sqlx::query(SQL).bind(key).fetch_all(&self.pool).await?;
+                rows.iter().map(preset_from_row).collect::<Result<Vec<_>>>()?
+            }
+        };
+        if let Some(remembered) = remembered {
+            remembered
+                .presets
+                .keep(generation, environment_id, presets.clone());
         }
-        let rows = sqlx::query(SQL)
-            .bind(environment_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(preset_from_row).collect()
+        Ok(presets)
     }
 
     /// True when a preset was removed.
