@@ -84,17 +84,17 @@ mod columns;
 mod copy;
 mod dialects;
 mod direct;
+mod jobs;
+mod presets;
 #[cfg(test)]
 mod seeded;
 mod stamped;
-mod jobs;
-mod presets;
 
 use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
-use stamped::{Lookup, Remembered};
 pub use jobs::JobLock;
+use stamped::{Lookup, Remembered};
 
 impl Catalog {
     /// Opens the catalog at a `sqlite:` URL (creating the file if needed) or a
@@ -317,9 +317,10 @@ impl Catalog {
             None => None,
         };
         let (environment_id, id) = (environment_id.to_string(), id.to_string());
-        let direct = self.direct.as_ref().and_then(|direct| {
-            direct.rows(SQL, [&environment_id, &id], |row| image_from_row(row))
-        });
+        let direct = self
+            .direct
+            .as_ref()
+            .and_then(|direct| direct.rows(SQL, [&environment_id, &id], |row| image_from_row(row)));
         let image = match direct {
             Some(rows) => rows?.pop(),
             None => {

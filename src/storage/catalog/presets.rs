@@ -65,7 +65,9 @@ impl Catalog {
             Some(presets) => presets?,
             None => {
                 let rows = sqlx::query(SQL).bind(key).fetch_all(&self.pool).await?;
-                rows.iter().map(preset_from_row).collect::<Result<Vec<_>>>()?
+                rows.iter()
+                    .map(preset_from_row)
+                    .collect::<Result<Vec<_>>>()?
             }
         };
         if let Some(remembered) = remembered {

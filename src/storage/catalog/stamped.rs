@@ -68,8 +68,8 @@ impl WalStamp {
     /// The stamp of the WAL-mode database at `path`; None when it is not in WAL mode or
     /// its WAL-index does not look like one (then nothing is cached).
     pub fn open(path: &Path) -> Option<WalStamp> {
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = rusqlite::Connection::open_with_flags(path, flags).ok()?;
         // Reading the mode opens the WAL and its index, which must exist for a header.
         let mode: String = connection
@@ -86,7 +86,10 @@ impl WalStamp {
         let header = read_header(&shm)?;
         let version = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]);
         if version != WAL_INDEX_VERSION {
-            tracing::warn!(version, "unknown SQLite WAL-index version; rows are not cached");
+            tracing::warn!(
+                version,
+                "unknown SQLite WAL-index version; rows are not cached"
+            );
             return None;
         }
         Some(WalStamp {
@@ -249,7 +252,10 @@ mod tests {
         assert_eq!(a.presets(env).await.unwrap().len(), 2);
         assert!(b.delete_image(env, id).await.unwrap().is_some());
         assert!(a.image(env, id).await.unwrap().is_none());
-        assert!(cut_off.image(env, id).await.is_err(), "a stale row was kept");
+        assert!(
+            cut_off.image(env, id).await.is_err(),
+            "a stale row was kept"
+        );
     }
 
     /// The generation stays while nothing is committed, and moves on with a commit made
@@ -267,7 +273,9 @@ mod tests {
         let first = stamp.generation().unwrap();
         assert_eq!(stamp.generation(), Some(first));
         for round in 0..3 {
-            writer.execute("INSERT INTO t VALUES (?1)", [round]).unwrap();
+            writer
+                .execute("INSERT INTO t VALUES (?1)", [round])
+                .unwrap();
             let now = stamp.generation().unwrap();
             assert_ne!(now, first, "commit {round} went unnoticed");
             assert_eq!(stamp.generation(), Some(now));
