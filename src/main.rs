@@ -219,13 +219,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// it, rather than taking stderr's lock for a write syscall of its own (one line per
 /// request cost about 15% of the throughput of serving small images). Nothing is
 /// dropped: a full queue makes the request wait. Lines still queued are written when the
-/// returned guard is dropped, at the end of `main`.
+/// returned guard is dropped, at the end of `main`. The thread writes through
+/// [`PacedStderr`].
 fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGESTORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(PacedStderr::default());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour codes only for a person at a terminal, never in a log file.
@@ -236,6 +237,39 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
         LogFormat::Text => builder.init(),
     }
     guard
+}
+
+/// How long the log writer thread rests after each write.
+const LOG_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// stderr as the log writer thread uses it. The thread writes every queued line, then
+/// calls `flush` once the queue is empty; here that writes the gathered lines in one
+/// syscall and then rests for [`LOG_PAUSE`]. Under load the lines of that millisecond
+/// wait in the queue, so the thread is not asleep in the channel when a request queues
+/// its line and no request has to wake it; writing each line at once, or draining the
+/// queue into a buffer without the rest, made the thread sleep and be woken per request
+/// (7–12% of the CPU of serving small images). An idle server's line is still written
+/// at once: the thread only rests after a write.
+#[derive(Default)]
+struct PacedStderr {
+    lines: Vec<u8>,
+}
+
+impl std::io::Write for PacedStderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.lines.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.lines.is_empty() {
+            return Ok(());
+        }
+        let written = std::io::stderr().lock().write_all(&self.lines);
+        self.lines.clear();
+        std::thread::sleep(LOG_PAUSE);
+        written
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
