@@ -235,17 +235,17 @@ where
             }
         }
     };
-    insert(&mut response, header::CONTENT_TYPE, blob.mime);
+    fixed(&mut response, header::CONTENT_TYPE, blob.mime);
     insert(&mut response, header::ETAG, &blob.etag);
     insert(
         &mut response,
         header::LAST_MODIFIED,
         &httpdate::fmt_http_date(image.created_at.into()),
     );
-    insert(&mut response, header::CACHE_CONTROL, IMMUTABLE);
-    insert(&mut response, header::ACCEPT_RANGES, "bytes");
+    fixed(&mut response, header::CACHE_CONTROL, IMMUTABLE);
+    fixed(&mut response, header::ACCEPT_RANGES, "bytes");
     if blob.vary_accept {
-        insert(&mut response, header::VARY, "Accept");
+        fixed(&mut response, header::VARY, "Accept");
     }
     inert_headers(&mut response);
     Ok(response)
@@ -262,13 +262,21 @@ fn http_body(body: BlobBody) -> Body {
 
 /// The headers that keep served bytes from ever being run as a page or script.
 pub fn inert_headers(response: &mut Response) {
-    insert(response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    insert(response, header::CONTENT_SECURITY_POLICY, SANDBOX_CSP);
-    insert(
+    fixed(response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    fixed(response, header::CONTENT_SECURITY_POLICY, SANDBOX_CSP);
+    fixed(
         response,
         header::HeaderName::from_static("cross-origin-resource-policy"),
         "cross-origin",
     );
+}
+
+/// A header whose value is one of our constants: no copy, no check at run time beyond
+/// `from_static`'s (the constants are visible ASCII).
+fn fixed(response: &mut Response, name: header::HeaderName, value: &'static str) {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
 }
 
 fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
