@@ -111,6 +111,8 @@ pub async fn start(
     config: Config,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running> {
+    // First, so that metric handles taken while opening storage reach the recorder.
+    let metrics = metrics_handle();
     let settings = ServiceSettings {
         temp_dir: config.storage.temp_dir.clone(),
         max_upload_bytes: config.max_upload_bytes,
@@ -138,7 +140,7 @@ pub async fn start(
         service: service.clone(),
         public_url: public_url.into(),
         max_upload_bytes: config.max_upload_bytes,
-        metrics: metrics_handle(),
+        metrics,
         openapi: Arc::new(OnceLock::new()),
     };
     let timeouts = http::Timeouts {

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod principal;
 pub mod questionpro;
 pub mod renditions;
+mod request_metrics;
 pub mod server;
 pub mod sessions;
 pub mod superoffice;
@@ -19,10 +20,10 @@ pub mod transform_query;
 pub mod upload;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -139,7 +140,7 @@ pub fn router(state: AppState, timeouts: Timeouts) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeouts.request,
         ))
-        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(request_metrics::record))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -225,22 +226,6 @@ pub fn redacted_query(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("imagestore_http_requests_total", &labels).increment(1);
-    metrics::histogram!("imagestore_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 #[cfg(test)]

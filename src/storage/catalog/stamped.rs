@@ -173,7 +173,9 @@ impl Remembered {
 /// returned only while the generation is unchanged.
 pub(super) struct Stamped<K, V> {
     values: Cache<K, (u64, V)>,
-    metric: &'static str,
+    /// Registered once: a labelled `counter!` per lookup costs a registry search.
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 /// The outcome of a lookup: the remembered value, or the generation to read under.
@@ -183,11 +185,13 @@ pub(super) enum Lookup<V> {
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
-    /// At most `items` values; hits and misses are counted under `metric`'s label.
-    pub fn new(items: usize, metric: &'static str) -> Self {
+    /// At most `items` values; hits and misses are counted with the label `rows`.
+    pub fn new(items: usize, rows: &'static str) -> Self {
+        let counter = |result: &'static str| metrics::counter!("imagestore_catalog_cache_total", "rows" => rows, "result" => result);
         Stamped {
             values: Cache::new(items.max(1)),
-            metric,
+            hits: counter("hit"),
+            misses: counter("miss"),
         }
     }
 
@@ -199,9 +203,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
             Some((kept, value)) if kept == generation => Some(value),
             _ => None,
         };
-        let outcome = if hit.is_some() { "hit" } else { "miss" };
-        metrics::counter!("imagestore_catalog_cache_total", "rows" => self.metric, "result" => outcome)
-            .increment(1);
+        match &hit {
+            Some(_) => self.hits.increment(1),
+            None => self.misses.increment(1),
+        }
         match hit {
             Some(value) => Lookup::Hit(value),
             None => Lookup::Miss(Some(generation)),
