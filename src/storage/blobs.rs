@@ -356,10 +356,8 @@ impl BlobStore {
     }
 }
 
-/// A body's chunks as one buffer; a body of one chunk (a remembered blob, a small file) is
-/// handed over as it is, without a copy.
-/// A remembered blob, or a range of it, as a one-chunk stream; the range was checked
-/// against the size by the caller, and is clamped here all the same.
+/// A remembered blob, or a range of it, as a whole body; the range was checked against
+/// the size by the caller, and is clamped here all the same.
 fn in_memory_read(bytes: Bytes, range: Option<Range<u64>>) -> BlobRead {
     let total_size = bytes.len() as u64;
     let range = range.map_or(0..total_size, |r| {

@@ -311,10 +311,10 @@ impl Catalog {
         );
         let remembered = self.remembered.as_deref();
         let key = (environment_id, id);
-        let generation = match remembered.map(|r| r.images.get(&r.stamp, &key)) {
-            Some(Lookup::Hit(image)) => return Ok(Some(image)),
-            Some(Lookup::Miss(generation)) => generation,
-            None => None,
+        let lookup = remembered.map_or(Lookup::Miss(None), |r| r.images.get(&r.stamp, &key));
+        let generation = match lookup {
+            Lookup::Hit(image) => return Ok(Some(image)),
+            Lookup::Miss(generation) => generation,
         };
         let (environment_id, id) = (environment_id.to_string(), id.to_string());
         let direct = self

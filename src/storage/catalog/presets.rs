@@ -51,10 +51,12 @@ impl Catalog {
         const SQL: &str = "SELECT name, width, height, fit, format, quality, eager, created_at, \
                            updated_at FROM presets WHERE environment_id = $1 ORDER BY name";
         let remembered = self.remembered.as_deref();
-        let generation = match remembered.map(|r| r.presets.get(&r.stamp, &environment_id)) {
-            Some(Lookup::Hit(presets)) => return Ok(presets),
-            Some(Lookup::Miss(generation)) => generation,
-            None => None,
+        let lookup = remembered.map_or(Lookup::Miss(None), |r| {
+            r.presets.get(&r.stamp, &environment_id)
+        });
+        let generation = match lookup {
+            Lookup::Hit(presets) => return Ok(presets),
+            Lookup::Miss(generation) => generation,
         };
         let key = environment_id.to_string();
         let direct = self

@@ -52,7 +52,8 @@ pub(super) struct WalStamp {
     shm_path: PathBuf,
     identity: (u64, u64),
     state: Mutex<StampState>,
-    /// Keeps the database open, so that SQLite keeps this `-shm` file (see above).
+    /// Keeps the database open, so that SQLite keeps this `-shm` file (see above); in a
+    /// mutex only because a connection may not be shared between threads.
     _open: Mutex<rusqlite::Connection>,
 }
 
@@ -178,7 +179,9 @@ pub(super) struct Stamped<K, V> {
     misses: metrics::Counter,
 }
 
-/// The outcome of a lookup: the remembered value, or the generation to read under.
+/// The outcome of a lookup: the remembered value, or the generation to read under
+/// (`None`: nothing may be kept, because the catalog is not remembered or its header
+/// could not be read).
 pub(super) enum Lookup<V> {
     Hit(V),
     Miss(Option<u64>),
@@ -187,7 +190,9 @@ pub(super) enum Lookup<V> {
 impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
     /// At most `items` values; hits and misses are counted with the label `rows`.
     pub fn new(items: usize, rows: &'static str) -> Self {
-        let counter = |result: &'static str| metrics::counter!("imagestore_catalog_cache_total", "rows" => rows, "result" => result);
+        const NAME: &str = "imagestore_catalog_cache_total";
+        let counter =
+            |result: &'static str| metrics::counter!(NAME, "rows" => rows, "result" => result);
         Stamped {
             values: Cache::new(items.max(1)),
             hits: counter("hit"),
@@ -199,17 +204,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
         let Some(generation) = stamp.generation() else {
             return Lookup::Miss(None);
         };
-        let hit = match self.values.get(key) {
-            Some((kept, value)) if kept == generation => Some(value),
-            _ => None,
-        };
-        match &hit {
-            Some(_) => self.hits.increment(1),
-            None => self.misses.increment(1),
-        }
-        match hit {
-            Some(value) => Lookup::Hit(value),
-            None => Lookup::Miss(Some(generation)),
+        match self.values.get(key) {
+            Some((kept, value)) if kept == generation => {
+                self.hits.increment(1);
+                Lookup::Hit(value)
+            }
+            _ => {
+                self.misses.increment(1);
+                Lookup::Miss(Some(generation))
+            }
         }
     }
 
