@@ -298,7 +298,8 @@ async fn shutdown_signal() {
 /// which an upload's multi-megabyte buffers come from the heap arenas, fragment them and
 /// stay resident: 16 concurrent 8 MB uploads peaked at 185-220 MB of RSS. Pinning the
 /// threshold at 1 MiB gives every large buffer its own mapping, returned to the system as
-/// soon as it is freed (62-76 MB for the same burst; `bench/run.sh`, scenario rss).
+/// soon as it is freed (87-112 MB for the same burst across runs of `bench/run.sh`,
+/// scenario rss).
 fn pin_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes the allocator's tuning; glibc allows it at any time.
