@@ -12,6 +12,7 @@ pub mod ops;
 pub mod principal;
 pub mod questionpro;
 pub mod renditions;
+mod request_context;
 mod request_metrics;
 pub mod server;
 pub mod sessions;
@@ -19,15 +20,18 @@ pub mod superoffice;
 pub mod transform_query;
 pub mod upload;
 
+use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::Router;
+use axum::BoxError;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
@@ -36,11 +40,11 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::error::Error;
 use crate::service::Service;
-use error::{NativeError, REQUEST_ID};
+use error::NativeError;
+use request_context::{REQUEST_ID_HEADER, RequestContextLayer};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -93,8 +97,21 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// Every route of the service, with its layers.
-pub fn router(state: AppState, timeouts: Timeouts) -> Router {
+/// The whole HTTP service: every route, with its layers.
+pub fn router(
+    state: AppState,
+    timeouts: Timeouts,
+) -> impl tower::Service<
+    Request<Incoming>,
+    Response = axum::http::Response<
+        impl HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    >,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(native::upload_image, native::list_images))
         .routes(routes!(native::get_image, native::delete_image))
@@ -132,27 +149,33 @@ pub fn router(state: AppState, timeouts: Timeouts) -> Router {
         }
         Err(error) => tracing::error!(%error, "the OpenAPI document could not be serialized"),
     }
-    routes
+    // Only what needs the matched route runs per route (axum clones a route's whole
+    // layered service for every request): the metrics, which label by route template,
+    // and the timeout inside them, so that a 408 is counted. The rest wraps the router
+    // once, outside it.
+    let routed = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeouts.request,
         ))
-        .layer(middleware::from_fn(request_metrics::record))
+        .layer(request_metrics::RecordLayer)
+        .with_state(state);
+    ServiceBuilder::new()
+        .layer(RequestContextLayer)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(request_context))
-        .with_state(state)
+        .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
+        .service(routed)
 }
 
 async fn not_found() -> NativeError {
@@ -168,30 +191,12 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Gives each request a fresh id (a client's own `X-Request-Id` is replaced, so that an
-/// error id always names exactly one of our log lines), makes it visible to error
-/// rendering, and returns it in the response.
-async fn request_context(mut request: Request, next: Next) -> Response {
-    let id = Uuid::new_v4();
-    let value = HeaderValue::from_str(&id.to_string()).unwrap_or(HeaderValue::from_static("-"));
-    request
-        .headers_mut()
-        .insert(REQUEST_ID_HEADER.clone(), value.clone());
-    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
-    response
-        .headers_mut()
-        .insert(REQUEST_ID_HEADER.clone(), value);
-    response
-}
-
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     NativeError(Error::Internal("a handler panicked".into())).into_response()
 }
 
 /// The span of one request: id, method, path and a query with secrets redacted.
-fn request_span(request: &Request) -> tracing::Span {
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let id = request
         .headers()
         .get(&REQUEST_ID_HEADER)

@@ -11,16 +11,18 @@
 //! and a method outside the standard ones is labelled `OTHER`, so a client inventing
 //! methods cannot grow the number of series, or this map, without bound.
 
+use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request, Response};
 use metrics::{Counter, Histogram};
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
+use tower::{Layer, Service};
 
 /// Label sets kept: standard methods × routes × statuses seen, far below this.
 const LABEL_SETS: usize = 4096;
@@ -93,21 +95,82 @@ fn handles(labels: &Labels<'_>) -> (Counter, Histogram) {
     registered
 }
 
-/// Middleware: counts and times every request.
-pub async fn record(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    let labels = Labels {
-        method,
-        route: route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        status: response.status().as_u16(),
-    };
-    let (requests, duration) = handles(&labels);
-    requests.increment(1);
-    duration.record(started.elapsed().as_secs_f64());
-    response
+/// The layer that counts and times every request of a route. It sits inside the router,
+/// where the matched route template is known. Hand-written rather than
+/// `axum::middleware::from_fn`, which clones the inner service and boxes a future for
+/// every request.
+#[derive(Clone, Copy, Default)]
+pub struct RecordLayer;
+
+impl<S> Layer<S> for RecordLayer {
+    type Service = Record<S>;
+
+    fn layer(&self, inner: S) -> Record<S> {
+        Record { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Record<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for Record<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let method = method_label(request.method());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Recorded {
+            inner: self.inner.call(request),
+            started: Instant::now(),
+            method,
+            route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response on its way; counted and timed when it is ready.
+    pub struct Recorded<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: &'static str,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, R, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = Result<Response<R>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let labels = Labels {
+                method: this.method,
+                route: this.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+                status: response.status().as_u16(),
+            };
+            let (requests, duration) = handles(&labels);
+            requests.increment(1);
+            duration.record(this.started.elapsed().as_secs_f64());
+        }
+        Poll::Ready(result)
+    }
 }
 
 #[cfg(test)]
