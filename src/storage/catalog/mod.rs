@@ -60,6 +60,8 @@ pub struct Catalog {
     /// Image rows and presets kept while no connection commits; SQLite only (see
     /// `stamped`).
     remembered: Option<Arc<Remembered>>,
+    /// New image rows committed together; SQLite only (see `group_commit`).
+    group_commit: Option<Arc<GroupCommit>>,
 }
 
 /// How many credentials are remembered at most.
@@ -84,6 +86,7 @@ mod columns;
 mod copy;
 mod dialects;
 mod direct;
+mod group_commit;
 mod jobs;
 mod presets;
 #[cfg(test)]
@@ -93,6 +96,7 @@ mod stamped;
 use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
+use group_commit::GroupCommit;
 pub use jobs::JobLock;
 use stamped::{Lookup, Remembered};
 
@@ -148,11 +152,13 @@ impl Catalog {
         })?;
         // After the migrations: the file exists and is in WAL mode by now.
         Ok(Catalog {
-            pool,
             backend,
             credentials: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
             direct: file.clone().map(|path| Arc::new(DirectReads::new(path))),
             remembered: file.and_then(|path| Remembered::open(&path)).map(Arc::new),
+            group_commit: (backend == Backend::Sqlite)
+                .then(|| Arc::new(GroupCommit::start(pool.clone()))),
+            pool,
         })
     }
 
@@ -264,42 +270,13 @@ impl Catalog {
         .transpose()
     }
 
-    /// Records an image whose blob is already durable; returns it with its number.
+    /// Records an image whose blob is already durable; returns it with its number once
+    /// the row is committed.
     pub async fn insert_image(&self, image: &NewImage) -> Result<Image> {
-        let created = image.created_at.timestamp_millis();
-        let row = sqlx::query(concat!(
-            "INSERT INTO images (id, environment_id, subject, filename, format, byte_size, \
-             width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at, \
-             thumbhash, dominant_color, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             RETURNING ",
-            image_columns!()
-        ))
-        .bind(image.id.to_string())
-        .bind(image.environment_id.to_string())
-        .bind(image.subject.as_ref().map(Subject::as_str))
-        .bind(image.filename.as_deref())
-        .bind(image.format.extension())
-        .bind(i64::try_from(image.byte_size).unwrap_or(i64::MAX))
-        .bind(i64::from(image.width))
-        .bind(i64::from(image.height))
-        .bind(i64::from(image.frames))
-        .bind(&image.content_hash)
-        .bind(&image.serve_key)
-        .bind(&image.blob_key)
-        .bind(created)
-        .bind(created)
-        .bind(image.placeholder.as_ref().map(|p| p.thumbhash.as_str()))
-        .bind(
-            image
-                .placeholder
-                .as_ref()
-                .map(|p| p.dominant_color.as_str()),
-        )
-        .bind(image.expires_at.map(|t| t.timestamp_millis()))
-        .fetch_one(&self.pool)
-        .await?;
-        image_from_row(&row)
+        match &self.group_commit {
+            Some(group) => group.insert(image).await,
+            None => insert_row(&self.pool, image).await,
+        }
     }
 
     /// A permanent (not dropbox) image row.
@@ -421,4 +398,45 @@ fn sqlite_file(url: &str) -> Result<Option<PathBuf>> {
     let options = SqliteConnectOptions::from_str(url)?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     Ok((!in_memory).then(|| options.get_filename().to_path_buf()))
+}
+
+/// Inserts one image row through `executor` (the pool, or a transaction).
+async fn insert_row<'e, E>(executor: E, image: &NewImage) -> Result<Image>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let created = image.created_at.timestamp_millis();
+    let row = sqlx::query(concat!(
+        "INSERT INTO images (id, environment_id, subject, filename, format, byte_size, \
+         width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at, \
+         thumbhash, dominant_color, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         RETURNING ",
+        image_columns!()
+    ))
+    .bind(image.id.to_string())
+    .bind(image.environment_id.to_string())
+    .bind(image.subject.as_ref().map(Subject::as_str))
+    .bind(image.filename.as_deref())
+    .bind(image.format.extension())
+    .bind(i64::try_from(image.byte_size).unwrap_or(i64::MAX))
+    .bind(i64::from(image.width))
+    .bind(i64::from(image.height))
+    .bind(i64::from(image.frames))
+    .bind(&image.content_hash)
+    .bind(&image.serve_key)
+    .bind(&image.blob_key)
+    .bind(created)
+    .bind(created)
+    .bind(image.placeholder.as_ref().map(|p| p.thumbhash.as_str()))
+    .bind(
+        image
+            .placeholder
+            .as_ref()
+            .map(|p| p.dominant_color.as_str()),
+    )
+    .bind(image.expires_at.map(|t| t.timestamp_millis()))
+    .fetch_one(executor)
+    .await?;
+    image_from_row(&row)
 }
