@@ -13,6 +13,9 @@
 //! takes the others' results with it and no row is reported failed after being
 //! committed.
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,7 +45,16 @@ impl GroupCommit {
         tokio::spawn(async move {
             let mut group = Vec::with_capacity(GROUP);
             while incoming.recv_many(&mut group, GROUP).await > 0 {
-                commit_group(&pool, &mut group).await;
+                // A panic must not stop the writer for every later upload: the group's
+                // waiters are answered with an error (their replies dropped) and the
+                // loop goes on.
+                let committed = AssertUnwindSafe(commit_group(&pool, &mut group))
+                    .catch_unwind()
+                    .await;
+                if committed.is_err() {
+                    tracing::error!("committing a group of image rows panicked");
+                    group.clear();
+                }
             }
         });
         GroupCommit { queue }
@@ -50,7 +62,11 @@ impl GroupCommit {
 
     /// Records one image; returns once the commit that holds it is durable.
     pub async fn insert(&self, image: &NewImage) -> Result<Image> {
-        let gone = || Error::Catalog("the catalog's writer has stopped".into());
+        let gone = || {
+            Error::Catalog(
+                "the row was not committed: the catalog's writer stopped or failed".into(),
+            )
+        };
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             image: image.clone(),
