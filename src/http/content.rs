@@ -125,9 +125,8 @@ pub async fn serve_image(
         size: variant.size,
         vary_accept: variant.negotiated,
     };
-    let service = state.service.clone();
-    respond(&blob, &image, &headers, |range| async move {
-        service.open_variant(&variant, range).await
+    respond(&blob, &image, &headers, |range| {
+        state.service.open_variant(&variant, range)
     })
     .await
 }
@@ -144,9 +143,10 @@ pub async fn serve_original(
         size: image.byte_size,
         vary_accept: false,
     };
-    let (service, original) = (state.service.clone(), image.clone());
-    respond(&blob, image, headers, |range| async move {
-        service.open_original(&original, range).await
+    // The bytes are opened while this request is being answered, so borrowing the
+    // image (rather than cloning its row for a 'static future) is enough.
+    respond(&blob, image, headers, |range| {
+        state.service.open_original(image, range)
     })
     .await
 }
@@ -214,18 +214,16 @@ where
             RangeAnswer::Whole => {
                 let read = open(None).await?;
                 let mut r = Response::new(http_body(read.body));
-                insert(&mut r, header::CONTENT_LENGTH, &read.total_size.to_string());
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(read.total_size));
                 r
             }
             RangeAnswer::Part(start, end) => {
                 let read = open(Some(start..end + 1)).await?;
                 let mut r = Response::new(http_body(read.body));
                 *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-                insert(
-                    &mut r,
-                    header::CONTENT_LENGTH,
-                    &(end + 1 - start).to_string(),
-                );
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(end + 1 - start));
                 insert(
                     &mut r,
                     header::CONTENT_RANGE,
