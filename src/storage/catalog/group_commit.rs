@@ -43,8 +43,11 @@ impl GroupCommit {
     pub fn start(pool: AnyPool) -> GroupCommit {
         let (queue, mut incoming) = mpsc::channel::<Pending>(QUEUE);
         tokio::spawn(async move {
+            // Registered once, as the other per-event metrics are.
+            let sizes = metrics::histogram!("imagestore_catalog_insert_group_size");
             let mut group = Vec::with_capacity(GROUP);
             while incoming.recv_many(&mut group, GROUP).await > 0 {
+                sizes.record(group.len() as f64);
                 // A panic must not stop the writer for every later upload: the group's
                 // waiters are answered with an error (their replies dropped) and the
                 // loop goes on.
@@ -79,7 +82,6 @@ impl GroupCommit {
 
 /// Commits `group` (emptying it) and answers each of its rows.
 async fn commit_group(pool: &AnyPool, group: &mut Vec<Pending>) {
-    metrics::histogram!("imagestore_catalog_insert_group_size").record(group.len() as f64);
     match insert_together(pool, group).await {
         Ok(images) => {
             for (pending, image) in group.drain(..).zip(images) {
