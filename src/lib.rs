@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod logging;
 pub mod media;
 pub mod migrate;
 pub mod service;

@@ -215,95 +215,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr from a writer thread: a request only formats its line and queues
-/// it, rather than taking stderr's lock for a write syscall of its own (one line per
-/// request cost about 15% of the throughput of serving small images). Nothing is
-/// dropped: a full queue makes the request wait. Lines still queued are written when the
-/// returned guard is dropped, at the end of `main`. The thread writes through
-/// [`PacedStderr`].
-fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-
-    // A plain level (the default `info`) is a static filter. Only a filter naming targets
-    // or spans needs EnvFilter, which takes a lock to look the span up on every enter and
-    // exit of every span, i.e. on every poll of every request: ~4% of serving a small
-    // image.
-    let (level, targets) = match std::env::var("IMAGESTORE_LOG") {
-        Err(_) => (Some(LevelFilter::INFO), None),
-        Ok(spec) => match spec.trim().parse::<LevelFilter>() {
-            Ok(level) => (Some(level), None),
-            Err(_) => (
-                None,
-                Some(EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"))),
-            ),
-        },
-    };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(PacedStderr::default());
-    // Colour codes only for a person at a terminal, never in a log file.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (text, json) = match format {
-        LogFormat::Text => (
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(ansi)
-                    .with_writer(writer),
-            ),
-            None,
-        ),
-        LogFormat::Json => (
-            None,
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_ansi(ansi)
-                    .with_writer(writer),
-            ),
-        ),
-    };
-    tracing_subscriber::registry()
-        .with(level)
-        .with(targets)
-        .with(text)
-        .with(json)
-        .init();
-    guard
-}
-
-/// How long the log writer thread rests after each write.
-const LOG_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// stderr as the log writer thread uses it. The thread writes every queued line, then
-/// calls `flush` once the queue is empty; here that writes the gathered lines in one
-/// syscall and then rests for [`LOG_PAUSE`]. Under load the lines of that millisecond
-/// wait in the queue, so the thread is not asleep in the channel when a request queues
-/// its line and no request has to wake it; writing each line at once, or draining the
-/// queue into a buffer without the rest, made the thread sleep and be woken per request
-/// (7–12% of the CPU of serving small images). An idle server's line is still written
-/// at once: the thread only rests after a write.
-#[derive(Default)]
-struct PacedStderr {
-    lines: Vec<u8>,
-}
-
-impl std::io::Write for PacedStderr {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.lines.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.lines.is_empty() {
-            return Ok(());
-        }
-        let written = std::io::stderr().lock().write_all(&self.lines);
-        self.lines.clear();
-        std::thread::sleep(LOG_PAUSE);
-        written
-    }
+/// Installs logging (see `imagestore::logging`): `IMAGESTORE_LOG` is a level (default
+/// `info`) or a target list; lines go to stderr from a writer thread, and the returned
+/// guard writes what is still queued when `main` returns.
+fn init_logs(format: LogFormat) -> imagestore::logging::LogGuard {
+    let filter = std::env::var("IMAGESTORE_LOG").ok();
+    imagestore::logging::init(format, filter.as_deref())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

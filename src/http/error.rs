@@ -4,8 +4,9 @@
 //! shape. Server-side failures are logged with the request id and answered with a generic
 //! message, so no path, SQL or driver text reaches a client.
 //!
-//! The request id lives in a task-local set by the request-context middleware, so every
-//! error body can carry the same id as the log lines of its request.
+//! The request id lives in a task-local set by the request-context middleware
+//! ([`crate::logging::REQUEST`]), so every error body can carry the same id as the log
+//! lines of its request.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,15 +15,10 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
-tokio::task_local! {
-    /// The id of the request being handled, for error bodies.
-    pub static REQUEST_ID: Uuid;
-}
-
 /// The current request's id, or a fresh one outside a request.
 pub fn current_request_id() -> Uuid {
-    REQUEST_ID
-        .try_with(|id| *id)
+    crate::logging::REQUEST
+        .try_with(|request| request.id)
         .unwrap_or_else(|_| Uuid::new_v4())
 }
 

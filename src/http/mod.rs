@@ -1,6 +1,6 @@
 //! The HTTP edge. Every route is listed in [`router`], together with the layers every
-//! request passes through: a request id (also the `id` of error bodies), panic catching,
-//! tracing with credentials redacted, metrics, and request/body timeouts. Only this
+//! request passes through: a request id (also the `id` of error bodies) with the access
+//! log line, panic catching, sensitive headers, metrics, and request/body timeouts. Only this
 //! module knows axum; handlers parse, call the service, and render.
 
 pub mod akana;
@@ -35,7 +35,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -44,7 +43,7 @@ use utoipa_axum::routes;
 use crate::error::Error;
 use crate::service::Service;
 use error::NativeError;
-use request_context::{REQUEST_ID_HEADER, RequestContextLayer};
+use request_context::RequestContextLayer;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -169,11 +168,6 @@ pub fn router(
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(log_response),
-        )
         .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
         .service(routed)
 }
@@ -193,70 +187,4 @@ async fn method_not_allowed() -> Response {
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     NativeError(Error::Internal("a handler panicked".into())).into_response()
-}
-
-/// The span of one request: id, method, path and, when there is one, a query with
-/// secrets redacted.
-fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let span = tracing::info_span!(
-        "request",
-        id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-        query = tracing::field::Empty,
-    );
-    if let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
-        span.record("query", tracing::field::display(redacted_query(query)));
-    }
-    span
-}
-
-/// The access-log line of each response, inside the request's span. Plain integers and
-/// strings: formatting them is cheaper than tower-http's default line, and this runs for
-/// every request.
-fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &tracing::Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-        "response"
-    );
-}
-
-/// Query parameters that carry credentials are logged as `REDACTED`.
-pub fn redacted_query(query: &str) -> String {
-    const SECRET_KEYS: [&str; 6] = [
-        "apikey",
-        "api_key",
-        "token",
-        "access_token",
-        "signature",
-        "sig",
-    ];
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
-                format!("{key}=REDACTED")
-            }
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn secrets_in_queries_are_redacted() {
-        assert_eq!(
-            super::redacted_query("apiKey=abc&limit=5&TOKEN=x"),
-            "apiKey=REDACTED&limit=5&TOKEN=REDACTED"
-        );
-        assert_eq!(super::redacted_query(""), "");
-    }
 }

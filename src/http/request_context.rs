@@ -1,22 +1,25 @@
-//! The outermost layer: gives each request a fresh id, makes it visible to error
-//! rendering (the task-local `REQUEST_ID`, which error bodies carry as their `id`) and
-//! returns it in `X-Request-Id`. A client's own `X-Request-Id` is replaced, so that an
-//! error id always names exactly one of our log lines.
+//! The outermost layer: gives each request a fresh id, returns it in `X-Request-Id`, puts
+//! the request in scope for its log lines and error bodies (the task-local
+//! [`logging::REQUEST`]: error bodies carry its id as their `id`), and writes the access
+//! line once the response is ready. A client's own `X-Request-Id` is replaced, so that an
+//! error id always names exactly one of our requests.
 //!
 //! Hand-written rather than `axum::middleware::from_fn`, which clones the inner service
-//! and boxes a future for every request; this runs once per request of every route and
-//! costs one id and one header value.
+//! and boxes a future for every request; and instead of tower-http's `TraceLayer`, whose
+//! tracing span per request (created, entered and left on every poll) and formatted event
+//! cost more than the rest of serving a small image from memory.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::http::{HeaderName, HeaderValue, Request, Response};
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 use uuid::Uuid;
 
-use super::error::REQUEST_ID;
+use crate::logging::{self, REQUEST, RequestLabel};
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -56,23 +59,30 @@ where
         request
             .headers_mut()
             .insert(REQUEST_ID_HEADER.clone(), value.clone());
+        let label = RequestLabel {
+            id,
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+        };
         // The inner call may already do work (or panic) before its future is polled; it
-        // sees the id too.
-        let future = REQUEST_ID.sync_scope(id, || self.inner.call(request));
+        // sees the request too.
+        let future = REQUEST.sync_scope(label.clone(), || self.inner.call(request));
         WithRequestId {
-            inner: REQUEST_ID.scope(id, future),
+            inner: REQUEST.scope(label, future),
             value: Some(value),
+            started: Instant::now(),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The inner response future, run with the request id in scope; the id is added to
-    /// the response's headers.
+    /// The inner response future, run with the request in scope; the id is added to the
+    /// response's headers and the access line written when it is ready.
     pub struct WithRequestId<F: Future> {
         #[pin]
-        inner: TaskLocalFuture<Uuid, F>,
+        inner: TaskLocalFuture<RequestLabel, F>,
         value: Option<HeaderValue>,
+        started: Instant,
     }
 }
 
@@ -83,11 +93,15 @@ where
     type Output = Result<Response<R>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = match this.inner.poll(cx) {
+        let mut this = self.project();
+        let mut response = match this.inner.as_mut().poll(cx) {
             Poll::Ready(Ok(response)) => response,
             other => return other,
         };
+        if let Some(label) = this.inner.take_value() {
+            let micros = u64::try_from(this.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            logging::access(&label, response.status().as_u16(), micros);
+        }
         if let Some(value) = this.value.take() {
             response
                 .headers_mut()
