@@ -20,6 +20,8 @@
 #   ONLY         groups to run (default: all)
 #   RECORD=0     print the table only: no RESULTS.md section, no chart
 #   KEEP=1       keep the work directory (server logs, data, nginx logs) for inspection
+#   BIN=PATH     measure this imagestore binary instead of building one (for A/B trials of
+#                two builds; a recorded run should build from the commit it names)
 #
 # Scenarios and goals (the issue's table; A is imagestore, B the reference):
 #   get      GET the original of an 11 KB avatar and of a 695 KB photo, and a warm 256 px
@@ -69,9 +71,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 nginx -V 2>&1 | grep -q http_dav_module || die "this nginx has no WebDAV module (needed for the PUT reference)"
 
-log "building the release binary"
-nice -n 10 cargo build --release --locked --quiet
-BIN="$PWD/target/release/imagestore"
+if [ -n "${BIN:-}" ]; then
+  [ "$RECORD" = 0 ] || die "BIN= measures a build that may not be this commit's: use it with RECORD=0"
+  [ -x "$BIN" ] || die "BIN=$BIN is not an executable"
+  BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+else
+  log "building the release binary"
+  nice -n 10 cargo build --release --locked --quiet
+  BIN="$PWD/target/release/imagestore"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/imagestore-bench.XXXXXX")"
 declare -A PID=() PORT=()

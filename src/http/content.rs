@@ -91,8 +91,7 @@ pub async fn serve_image(
         if request.transform.is_empty() && request.signature.is_none() {
             return serve_original(&state, &image, &headers).await;
         }
-        let path = format!("/images/{env}/{file}");
-        authorize_transform(&state, &headers, env, &path, &request).await?;
+        authorize_transform(&state, &headers, env, &file, &request).await?;
         state
             .service
             .variant(&image, RenditionSource::Adhoc(&request.transform), accept)
@@ -152,12 +151,12 @@ pub async fn serve_original(
 }
 
 /// Transform parameters on an href: a credential of the image's environment allows any;
-/// without one, only a valid signature does.
+/// without one, only a valid signature of the href's path (`/images/{env}/{file}`) does.
 async fn authorize_transform(
     state: &AppState,
     headers: &HeaderMap,
     env: Uuid,
-    path: &str,
+    file: &str,
     request: &TransformQuery,
 ) -> Result<(), Error> {
     match principal_from_request(state, &Method::GET, headers).await {
@@ -170,7 +169,7 @@ async fn authorize_transform(
         .service
         .verify_rendition_signature(
             env,
-            path,
+            &format!("/images/{env}/{file}"),
             &request.transform,
             request.expires,
             request.signature.as_deref(),

@@ -10,6 +10,7 @@ mod processing;
 pub mod renditions;
 mod signing;
 mod single_flight;
+mod variant_name;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +59,9 @@ pub struct Service {
     pub(crate) settings: ServiceSettings,
     processing: Arc<Processing>,
     flights: SingleFlight,
+    /// `imagestore_renditions_total{cache="hit"}`, registered once: a variant served warm
+    /// would otherwise look its series up in the registry on every request.
+    rendition_hits: metrics::Counter,
 }
 
 /// A created key: the only moment its token is visible.
@@ -88,6 +92,7 @@ impl Service {
             settings,
             processing,
             flights: SingleFlight::default(),
+            rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
         })
     }
 

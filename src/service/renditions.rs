@@ -7,15 +7,13 @@
 use uuid::Uuid;
 
 use super::Service;
+use super::variant_name::variant_name;
 use crate::domain::{FormatChoice, Image, Preset, fit_name};
 use crate::error::{Error, Result};
 use crate::media::ImageFormat;
 use crate::media::transform::{self, Crop, Fit, OutputFormat, RenderLimits, RenderSpec};
 use crate::storage::BlobStore;
 use crate::storage::blobs::BlobRead;
-
-/// Bumped whenever rendering changes its output, so old variants are not served for new specs.
-const RENDER_VERSION: u32 = 1;
 
 /// Transform parameters as a client asks for them (query parameters or a signed-URL
 /// request). Every field is optional; defaults are applied when resolving.
@@ -262,30 +260,17 @@ impl Service {
         let (spec, negotiated) = resolve(image, &transform, accept);
         transform::plan(image.width, image.height, &spec, &self.render_limits())
             .map_err(invalid_transform)?;
-        let fingerprint = format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}|{:?}|v{RENDER_VERSION}",
-            image.content_hash,
-            spec.width,
-            spec.height,
-            spec.fit,
-            spec.crop,
-            spec.format,
-            spec.quality,
-            spec.upscale,
-            spec.animated,
-            spec.background
-        );
-        let hash = blake3::hash(fingerprint.as_bytes()).to_hex()[..32].to_string();
+        let hash = variant_name(&image.content_hash, &spec);
         let key = BlobStore::key(
             image.environment_id,
             image.id,
-            &format!("variants/{hash}.{}", spec.format.extension()),
+            &["variants/", &hash, ".", spec.format.extension()].concat(),
         );
         let format = spec.format;
         let size = self.ensure_variant(image, spec, &key).await?;
         Ok(Variant {
             key,
-            etag: format!("\"{hash}\""),
+            etag: ["\"", &hash, "\""].concat(),
             format,
             negotiated,
             size,
@@ -304,7 +289,7 @@ impl Service {
     /// Renders and stores the variant unless it is there already; returns its size.
     async fn ensure_variant(&self, image: &Image, spec: RenderSpec, key: &str) -> Result<u64> {
         if let Some(size) = self.blobs.size(key).await? {
-            metrics::counter!("imagestore_renditions_total", "cache" => "hit").increment(1);
+            self.rendition_hits.increment(1);
             return Ok(size);
         }
         let blobs = self.blobs.clone();

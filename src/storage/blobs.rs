@@ -219,7 +219,15 @@ impl BlobStore {
     }
 
     pub fn key(environment_id: Uuid, image_id: Uuid, name: &str) -> String {
-        format!("{environment_id}/{image_id}/{name}")
+        // Written without `format!`: this runs for every variant served.
+        let mut key = String::with_capacity(2 * uuid::fmt::Hyphenated::LENGTH + 2 + name.len());
+        let mut buffer = Uuid::encode_buffer();
+        key.push_str(environment_id.hyphenated().encode_lower(&mut buffer));
+        key.push('/');
+        key.push_str(image_id.hyphenated().encode_lower(&mut buffer));
+        key.push('/');
+        key.push_str(name);
+        key
     }
 
     /// The prefix under which an image's original and all its variants live.
@@ -404,6 +412,19 @@ fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_environment_image_name() {
+        let (environment, image) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(
+            BlobStore::key(environment, image, "variants/ab.webp"),
+            format!("{environment}/{image}/variants/ab.webp")
+        );
+        assert_eq!(
+            BlobStore::image_prefix(environment, image),
+            format!("{environment}/{image}")
+        );
+    }
 
     #[tokio::test]
     async fn put_get_range_delete_round_trip() {
