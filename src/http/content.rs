@@ -28,12 +28,26 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const SANDBOX_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
-/// The public href of one of an image's targets.
+/// The public href of one of an image's targets:
+/// `{public_url}/images/{envId}/{imageId}_{serveKey}_{target}.{ext}`. Written without
+/// `format!`, which took about 4% of the CPU of a metadata GET (one href per target).
 pub fn target_href(public_url: &str, image: &Image, target: &str, extension: &str) -> String {
-    format!(
-        "{public_url}/images/{}/{}_{}_{target}.{extension}",
-        image.environment_id, image.id, image.serve_key
-    )
+    let mut href = String::with_capacity(
+        public_url.len() + 80 + image.serve_key.len() + target.len() + extension.len(),
+    );
+    let mut uuid = Uuid::encode_buffer();
+    href.push_str(public_url);
+    href.push_str("/images/");
+    href.push_str(image.environment_id.hyphenated().encode_lower(&mut uuid));
+    href.push('/');
+    href.push_str(image.id.hyphenated().encode_lower(&mut uuid));
+    href.push('_');
+    href.push_str(&image.serve_key);
+    href.push('_');
+    href.push_str(target);
+    href.push('.');
+    href.push_str(extension);
+    href
 }
 
 /// `{imageId}_{serveKey}_{target}.{ext}` split into its parts.
