@@ -91,6 +91,7 @@ mod jobs;
 mod presets;
 #[cfg(test)]
 mod seeded;
+mod shm_header;
 mod stamped;
 
 use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
@@ -239,6 +240,12 @@ impl Catalog {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The generation of everything in the catalog: it changes with every commit of any
+    /// connection or process. None where there is no witness (PostgreSQL, memory).
+    pub fn generation(&self) -> Option<u64> {
+        self.remembered.as_ref()?.stamp.generation()
     }
 
     /// A credential by id; remembered once read.

@@ -12,7 +12,8 @@
 //! salts and checksums) before the commit returns, and every reader decides from that
 //! header whether its page cache is still good. The layout is part of SQLite's documented
 //! file format (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header"). So each
-//! lookup reads those 48 bytes with one `pread`; while they are unchanged, nothing was
+//! lookup reads those 48 bytes, from a shared mapping of the file as SQLite does (see
+//! [`super::shm_header`]), with no system call; while they are unchanged, nothing was
 //! committed and a remembered value is still the row. When they change, the generation
 //! moves on and everything remembered before is ignored.
 //!
@@ -29,7 +30,7 @@
 
 use std::fs::File;
 use std::hash::Hash;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,10 +38,9 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use uuid::Uuid;
 
+use super::shm_header::{HEADER, ShmHeader};
 use crate::domain::{Image, Preset};
 
-/// The WAL-index header: two copies of 48 bytes; the first is written last.
-const HEADER: usize = 48;
 /// `iVersion`, the first field of the header, for every WAL-index since SQLite 3.7.0.
 const WAL_INDEX_VERSION: u32 = 3_007_000;
 /// How often the `-shm` file's identity is checked against its path.
@@ -48,7 +48,8 @@ const IDENTITY_CHECK: Duration = Duration::from_secs(1);
 
 /// Witness of "nothing committed since": the generation of a SQLite WAL database.
 pub(super) struct WalStamp {
-    shm: File,
+    /// The WAL-index header: two copies of 48 bytes; the first is written last.
+    shm: ShmHeader,
     shm_path: PathBuf,
     identity: (u64, u64),
     state: Mutex<StampState>,
@@ -82,9 +83,10 @@ impl WalStamp {
         let mut shm_path = path.as_os_str().to_owned();
         shm_path.push("-shm");
         let shm_path = PathBuf::from(shm_path);
-        let shm = File::open(&shm_path).ok()?;
-        let identity = identity(&shm.metadata().ok()?);
-        let header = read_header(&shm)?;
+        let file = File::open(&shm_path).ok()?;
+        let identity = identity(&file.metadata().ok()?);
+        let shm = ShmHeader::map(&file)?;
+        let header = shm.read();
         let version = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]);
         if version != WAL_INDEX_VERSION {
             tracing::warn!(
@@ -114,7 +116,7 @@ impl WalStamp {
     /// header it read is the one recorded for that generation, so a slow reader holding
     /// an older header moves the generation on rather than joining a newer one.
     pub fn generation(&self) -> Option<u64> {
-        let header = read_header(&self.shm)?;
+        let header = self.shm.read();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.trusted && state.checked_at.elapsed() >= IDENTITY_CHECK {
             state.checked_at = Instant::now();
@@ -138,12 +140,6 @@ impl WalStamp {
 
 fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
     (metadata.dev(), metadata.ino())
-}
-
-fn read_header(shm: &File) -> Option<[u8; HEADER]> {
-    let mut header = [0; HEADER];
-    shm.read_exact_at(&mut header, 0).ok()?;
-    Some(header)
 }
 
 /// How many image rows and environments' presets are remembered at most.
