@@ -10,7 +10,7 @@
 //! ranges (206, 416).
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
@@ -90,8 +90,10 @@ pub async fn serve_image(
     State(state): State<AppState>,
     Path((env, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    // The request itself rather than a `HeaderMap` extractor, which clones every header.
+    incoming: Request,
 ) -> Result<Response, NativeError> {
+    let headers = incoming.headers();
     let not_found = || NativeError(Error::NotFound("image"));
     let env = Uuid::parse_str(&env).map_err(|_| not_found())?;
     let (id, serve_key, target, ext) = parse_file_name(&file).ok_or_else(not_found)?;
@@ -103,9 +105,9 @@ pub async fn serve_image(
             return Err(not_found());
         }
         if request.transform.is_empty() && request.signature.is_none() {
-            return serve_original(&state, &image, &headers).await;
+            return serve_original(&state, &image, headers).await;
         }
-        authorize_transform(&state, &headers, env, &file, &request).await?;
+        authorize_transform(&state, headers, env, &file, &request).await?;
         state
             .service
             .variant(&image, RenditionSource::Adhoc(&request.transform), accept)
@@ -138,7 +140,7 @@ pub async fn serve_image(
         size: variant.size,
         vary_accept: variant.negotiated,
     };
-    respond(&blob, &image, &headers, |range| {
+    respond(&blob, &image, headers, |range| {
         state.service.open_variant(&variant, range)
     })
     .await
@@ -212,7 +214,7 @@ where
     Fut: std::future::Future<Output = Result<BlobRead, Error>>,
 {
     let mut response = if not_modified(headers, &blob.etag, image) {
-        StatusCode::NOT_MODIFIED.into_response()
+        with_headers(Body::empty(), StatusCode::NOT_MODIFIED)
     } else {
         match requested_range(headers, &blob.etag, blob.size) {
             RangeAnswer::Unsatisfiable => {
@@ -226,15 +228,14 @@ where
             }
             RangeAnswer::Whole => {
                 let read = open(None).await?;
-                let mut r = Response::new(http_body(read.body));
+                let mut r = with_headers(http_body(read.body), StatusCode::OK);
                 r.headers_mut()
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(read.total_size));
                 r
             }
             RangeAnswer::Part(start, end) => {
                 let read = open(Some(start..end + 1)).await?;
-                let mut r = Response::new(http_body(read.body));
-                *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+                let mut r = with_headers(http_body(read.body), StatusCode::PARTIAL_CONTENT);
                 r.headers_mut()
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(end + 1 - start));
                 insert(
@@ -260,6 +261,16 @@ where
     }
     inert_headers(&mut response);
     Ok(response)
+}
+
+/// A response with room for every header this module and the outer layers set (about a
+/// dozen): an empty header map grows twice while they are inserted, which took 1.4% of
+/// the server's CPU on a warm variant GET.
+fn with_headers(body: Body, status: StatusCode) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = HeaderMap::with_capacity(16);
+    response
 }
 
 /// A blob's bytes as a response body: one buffer when they are in memory, so that hyper
