@@ -143,6 +143,7 @@ pub async fn start(
         max_upload_bytes: config.max_upload_bytes,
         metrics,
         openapi: Arc::new(OnceLock::new()),
+        views: Arc::default(),
     };
     let timeouts = http::Timeouts {
         request: config.request_timeout,

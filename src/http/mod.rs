@@ -11,6 +11,7 @@ pub mod native_json;
 pub mod ops;
 pub mod principal;
 pub mod questionpro;
+pub mod rendered_views;
 pub mod renditions;
 mod request_context;
 mod request_metrics;
@@ -43,6 +44,7 @@ use utoipa_axum::routes;
 use crate::error::Error;
 use crate::service::Service;
 use error::NativeError;
+use rendered_views::RenderedViews;
 use request_context::RequestContextLayer;
 
 /// What every handler can reach.
@@ -55,6 +57,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The generated OpenAPI document, serialized once at start.
     pub openapi: Arc<OnceLock<String>>,
+    /// Metadata answers remembered per catalog generation.
+    pub views: Arc<RenderedViews>,
 }
 
 /// Timeouts applied by the router's layers.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::Caller;
 use super::upload::read_upload;
-use crate::domain::Subject;
+use crate::domain::{Scope, Subject};
 use crate::error::Error;
 use crate::service::{AnyImage, Described, UploadRequest};
 
@@ -342,15 +342,40 @@ pub async fn get_image(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path((env, id)): Path<(String, String)>,
-) -> Result<Json<ImageView>, NativeError> {
+) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
     let id = parse_id(&id, "image")?;
-    Ok(Json(
-        match state.service.any_image(&principal, env, id).await? {
-            AnyImage::Stored(described) => image_view(&state, &described),
-            AnyImage::External(external) => super::native_json::external_view(&state, &external),
-        },
-    ))
+    // Taken before the rows are read; see `rendered_views`.
+    let generation = state.service.catalog_generation();
+    if let Some(json) = state.views.get(generation, env, id) {
+        // The same check `any_image` makes before it reads anything.
+        principal.require(env, Scope::ImagesRead)?;
+        return Ok(json_response(json));
+    }
+    let view = match state.service.any_image(&principal, env, id).await? {
+        AnyImage::Stored(described) => image_view(&state, &described),
+        AnyImage::External(external) => super::native_json::external_view(&state, &external),
+    };
+    // A view has only string keys, so serializing it cannot fail; if it ever did, axum's
+    // `Json` answers with its own error as before.
+    let Ok(json) = serde_json::to_vec(&view) else {
+        return Ok(Json(view).into_response());
+    };
+    let json = Bytes::from(json);
+    state.views.keep(generation, env, id, json.clone());
+    Ok(json_response(json))
+}
+
+/// Serialized JSON as axum's `Json` answers it.
+fn json_response(json: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response()
 }
 
 /// Delete an image and its bytes.

@@ -102,6 +102,12 @@ impl Service {
         &self.catalog
     }
 
+    /// A number that changes whenever anything is committed to the catalog, by any
+    /// process; None where the catalog has no cheap witness of that (PostgreSQL).
+    pub fn catalog_generation(&self) -> Option<u64> {
+        self.catalog.generation()
+    }
+
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         auth::authenticate(&self.catalog, token).await
     }

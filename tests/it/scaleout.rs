@@ -128,6 +128,79 @@ async fn any_instance_serves_what_another_stored() {
     );
 }
 
+/// B answers an image's description from memory once it has built it (on SQLite); a
+/// preset added and the image deleted through A must still show at B's next GET, and
+/// B must still check each caller's access before answering from memory.
+#[tokio::test]
+async fn a_remembered_description_follows_changes_made_through_another_instance() {
+    let a = TestServer::start().await;
+    let b = a.another_instance().await;
+    let image = a.upload_ok("avatar-400.jpg").await;
+    let id = image["id"].as_str().unwrap();
+    let url = format!("{}/{id}", b.images_url());
+    let first: Value = b.get_json(&url).await;
+    assert_eq!(b.get_json(&url).await, first, "the same description twice");
+    assert!(first["targets"].get("small").is_none(), "{first}");
+
+    let (_, intruder) = b.other_environment().await;
+    let foreign = b
+        .client
+        .get(&url)
+        .bearer_auth(&intruder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404, "another environment's key");
+    let unscoped = b
+        .key(b.env, &[imagestore::domain::Scope::ImagesWrite])
+        .await;
+    let refused = b
+        .client
+        .get(&url)
+        .bearer_auth(&unscoped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "a key without images:read");
+    let anonymous = b.client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let preset = a.url(&format!("/v1/environments/{}/presets/small", a.env));
+    let response = a
+        .client
+        .put(preset)
+        .bearer_auth(&a.token)
+        .json(&json!({"width": 64}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let described: Value = b.get_json(&url).await;
+    assert_eq!(described["targets"]["small"]["width"], 64, "{described}");
+    assert_eq!(described["id"], first["id"]);
+
+    let response = a
+        .client
+        .delete(format!("{}/{id}", a.images_url()))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let gone = b
+        .client
+        .get(&url)
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.status(),
+        404,
+        "deleted through A, still described by B"
+    );
+}
+
 #[tokio::test]
 async fn instances_racing_for_one_cold_variant_serve_one_variant() {
     let a = TestServer::start().await;
