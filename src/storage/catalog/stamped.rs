@@ -176,8 +176,8 @@ pub(super) struct Stamped<K, V> {
 }
 
 /// The outcome of a lookup: the remembered value, or the generation to read under
-/// (`None`: nothing may be kept, because the catalog is not remembered or its header
-/// could not be read).
+/// (`None`: nothing may be kept, because the catalog is not remembered or its `-shm`
+/// file was found replaced).
 pub(super) enum Lookup<V> {
     Hit(V),
     Miss(Option<u64>),
