@@ -14,6 +14,10 @@
 --                   Never a name already there: replacing a file also frees the old
 --                   one's blocks, which on a disk mounted with `discard` cut nginx from
 --                   18,800 to 1,700 PUTs/s, no longer the floor the scenario wants.
+--   WRK_PAUSE_MS    each connection pauses this many milliseconds after every response
+--                   before it sends the next request: a paced load below saturation
+--                   (wrk starts a request's clock when it sends it, so the pause is not
+--                   counted in its latency)
 --
 -- When neither WRK_PATHS nor WRK_UNIQUE is set no `request` function is defined, which
 -- lets wrk build the request once and resend it (its fastest mode).
@@ -26,6 +30,7 @@ local body_file = os.getenv("WRK_BODY")
 local header_list = os.getenv("WRK_HEADERS")
 local paths_file = os.getenv("WRK_PATHS")
 local unique_prefix = os.getenv("WRK_UNIQUE")
+local pause_ms = tonumber(os.getenv("WRK_PAUSE_MS") or "")
 
 wrk.method = method
 if body_file and body_file ~= "" then
@@ -39,6 +44,12 @@ if header_list and header_list ~= "" then
     if name then
       wrk.headers[name] = value
     end
+  end
+end
+
+if pause_ms and pause_ms > 0 then
+  function delay()
+    return pause_ms
   end
 end
 
