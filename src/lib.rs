@@ -143,7 +143,9 @@ pub async fn start(
         max_upload_bytes: config.max_upload_bytes,
         metrics,
         openapi: Arc::new(OnceLock::new()),
-        views: Arc::default(),
+        views: Arc::new(http::rendered_views::RenderedViews::new(
+            http::rendered_views::REMEMBERED_VIEWS,
+        )),
     };
     let timeouts = http::Timeouts {
         request: config.request_timeout,

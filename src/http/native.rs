@@ -347,7 +347,7 @@ pub async fn get_image(
     let id = parse_id(&id, "image")?;
     // Taken before the rows are read; see `rendered_views`.
     let generation = state.service.catalog_generation();
-    if let Some(json) = state.views.get(generation, env, id) {
+    if let Some(json) = state.views.get(generation, &(env, id)) {
         // The same check `any_image` makes before it reads anything.
         principal.require(env, Scope::ImagesRead)?;
         return Ok(json_response(json));
@@ -362,7 +362,7 @@ pub async fn get_image(
         return Ok(Json(view).into_response());
     };
     let json = Bytes::from(json);
-    state.views.keep(generation, env, id, json.clone());
+    state.views.keep(generation, (env, id), json.clone());
     Ok(json_response(json))
 }
 

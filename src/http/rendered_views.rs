@@ -15,57 +15,12 @@
 //! bytes are shared.
 
 use axum::body::Bytes;
-use quick_cache::sync::Cache;
 use uuid::Uuid;
 
+use crate::storage::generational::Generational;
+
 /// How many views are remembered; one is 1 to 2 KB, so a few MB at most.
-const REMEMBERED_VIEWS: usize = 4_096;
+pub const REMEMBERED_VIEWS: usize = 4_096;
 
 /// Serialized views by (environment, image), each with the generation it was built in.
-pub struct RenderedViews {
-    views: Cache<(Uuid, Uuid), (u64, Bytes)>,
-}
-
-impl Default for RenderedViews {
-    fn default() -> Self {
-        RenderedViews {
-            views: Cache::new(REMEMBERED_VIEWS),
-        }
-    }
-}
-
-impl RenderedViews {
-    /// The view kept for this image in this generation, if any.
-    pub fn get(&self, generation: Option<u64>, environment_id: Uuid, id: Uuid) -> Option<Bytes> {
-        let generation = generation?;
-        match self.views.get(&(environment_id, id)) {
-            Some((kept, json)) if kept == generation => Some(json),
-            _ => None,
-        }
-    }
-
-    /// Keeps a view built from rows read after `generation` was taken.
-    pub fn keep(&self, generation: Option<u64>, environment_id: Uuid, id: Uuid, json: Bytes) {
-        if let Some(generation) = generation {
-            self.views.insert((environment_id, id), (generation, json));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_view_is_answered_only_in_the_generation_it_was_built_in() {
-        let views = RenderedViews::default();
-        let (env, id) = (Uuid::new_v4(), Uuid::new_v4());
-        views.keep(Some(3), env, id, Bytes::from_static(b"{}"));
-        assert_eq!(views.get(Some(3), env, id).as_deref(), Some(&b"{}"[..]));
-        assert!(views.get(Some(4), env, id).is_none(), "a commit since");
-        assert!(views.get(None, env, id).is_none(), "no witness");
-        assert!(views.get(Some(3), env, Uuid::new_v4()).is_none());
-        views.keep(None, env, id, Bytes::from_static(b"[]"));
-        assert_eq!(views.get(Some(3), env, id).as_deref(), Some(&b"{}"[..]));
-    }
-}
+pub type RenderedViews = Generational<(Uuid, Uuid), Bytes>;

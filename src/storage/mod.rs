@@ -4,6 +4,7 @@
 
 pub mod blobs;
 pub mod catalog;
+pub mod generational;
 pub mod memo;
 
 pub use blobs::BlobStore;

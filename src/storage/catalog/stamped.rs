@@ -35,11 +35,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use quick_cache::sync::Cache;
 use uuid::Uuid;
 
 use super::shm_header::{HEADER, ShmHeader};
 use crate::domain::{Image, Preset};
+use crate::storage::generational::Generational;
 
 /// `iVersion`, the first field of the header, for every WAL-index since SQLite 3.7.0.
 const WAL_INDEX_VERSION: u32 = 3_007_000;
@@ -167,9 +167,9 @@ impl Remembered {
 }
 
 /// Values read from the catalog, each kept with the generation it was read in and
-/// returned only while the generation is unchanged.
+/// returned only while the generation is unchanged; hits and misses are counted.
 pub(super) struct Stamped<K, V> {
-    values: Cache<K, (u64, V)>,
+    values: Generational<K, V>,
     /// Registered once: a labelled `counter!` per lookup costs a registry search.
     hits: metrics::Counter,
     misses: metrics::Counter,
@@ -190,7 +190,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
         let counter =
             |result: &'static str| metrics::counter!(NAME, "rows" => rows, "result" => result);
         Stamped {
-            values: Cache::new(items.max(1)),
+            values: Generational::new(items),
             hits: counter("hit"),
             misses: counter("miss"),
         }
@@ -200,12 +200,12 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
         let Some(generation) = stamp.generation() else {
             return Lookup::Miss(None);
         };
-        match self.values.get(key) {
-            Some((kept, value)) if kept == generation => {
+        match self.values.get(Some(generation), key) {
+            Some(value) => {
                 self.hits.increment(1);
                 Lookup::Hit(value)
             }
-            _ => {
+            None => {
                 self.misses.increment(1);
                 Lookup::Miss(Some(generation))
             }
@@ -214,9 +214,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
 
     /// Keeps a value read after [`Stamped::get`] answered `Miss(generation)`.
     pub fn keep(&self, generation: Option<u64>, key: K, value: V) {
-        if let Some(generation) = generation {
-            self.values.insert(key, (generation, value));
-        }
+        self.values.keep(generation, key, value);
     }
 }
 
