@@ -15,6 +15,8 @@ pub mod rendered_views;
 pub mod renditions;
 mod request_context;
 mod request_metrics;
+#[cfg(target_os = "linux")]
+mod served_stream;
 pub mod server;
 pub mod sessions;
 pub mod superoffice;

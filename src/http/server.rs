@@ -19,6 +19,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+#[cfg(target_os = "linux")]
+use super::served_stream::ServedStream;
+
 pub async fn serve<S, B>(
     listener: TcpListener,
     app: S,
@@ -39,6 +42,7 @@ pub async fn serve<S, B>(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     builder.http2().timer(TokioTimer::new());
+    raise_open_file_limit();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -56,6 +60,8 @@ pub async fn serve<S, B>(
             }
         };
         let _ = stream.set_nodelay(true);
+        #[cfg(target_os = "linux")]
+        let stream = ServedStream::new(stream);
         let service = TowerToHyperService::new(app.clone());
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -72,5 +78,27 @@ pub async fn serve<S, B>(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing anyway"),
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as nginx's `worker_rlimit_nofile`
+/// and Go's runtime do: every connection is a descriptor, and so is every large blob kept
+/// in memory with its file (`storage::file_backed`), and the soft limit is often 1,024.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: both calls only read or write the local struct passed to them.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+            && limit.rlim_cur < limit.rlim_max
+            && {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+            }
+    };
+    if raised {
+        tracing::debug!(open_files = limit.rlim_cur, "raised the open-file limit");
     }
 }

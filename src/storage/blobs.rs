@@ -33,6 +33,7 @@ use object_store::{
 };
 use uuid::Uuid;
 
+use super::file_backed::{FILE_BACKED_MIN, file_backed};
 use super::memo::Memo;
 use crate::error::{Error, Result};
 
@@ -41,6 +42,8 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Whole small blobs kept in memory (see [`BlobStore::remembering`]); None when off.
     hot: Option<Arc<Memo<String, Bytes, BlobWeight>>>,
+    /// A local directory, whose reads come back as file-backed bytes.
+    local: bool,
 }
 
 /// A blob larger than this is always streamed from the store, never kept in memory: the
@@ -180,7 +183,11 @@ impl BlobStore {
         } else {
             Arc::new(PrefixStore::new(store, prefix))
         };
-        Ok(BlobStore { store, hot: None })
+        Ok(BlobStore {
+            store,
+            hot: None,
+            local: false,
+        })
     }
 
     /// Opens a local directory, creating it if needed.
@@ -193,6 +200,7 @@ impl BlobStore {
         Ok(BlobStore {
             store: Arc::new(store),
             hot: None,
+            local: true,
         })
     }
 
@@ -201,6 +209,7 @@ impl BlobStore {
         BlobStore {
             store: Arc::new(InMemory::new()),
             hot: None,
+            local: false,
         }
     }
 
@@ -248,7 +257,10 @@ impl BlobStore {
         let path = Path::from(key);
         if bytes.len() <= MULTIPART_THRESHOLD {
             let ticket = self.hot.as_ref().map(|hot| hot.ticket());
-            let kept = (bytes.len() <= HOT_BLOB_MAX).then(|| bytes.clone());
+            // A large blob of a local store is remembered at its first read instead,
+            // from its file, so that it can be sent from the file (see `file_backed`).
+            let from_file = self.local && bytes.len() >= FILE_BACKED_MIN;
+            let kept = (bytes.len() <= HOT_BLOB_MAX && !from_file).then(|| bytes.clone());
             self.store.put(&path, PutPayload::from(bytes)).await?;
             if let (Some(hot), Some(ticket), Some(kept)) = (&self.hot, ticket, kept) {
                 hot.offer(ticket, key.to_string(), kept);
@@ -384,9 +396,17 @@ fn in_memory_read(bytes: Bytes, range: Option<Range<u64>>) -> BlobRead {
 /// 84 thread handoffs (the profile of the GET benchmark was mostly context switches).
 const FILE_CHUNK: u64 = 256 << 10;
 
-/// A byte range of an open local file as a stream of chunks.
+/// A byte range of an open local file as a stream of chunks, which remember the file
+/// they came from (see [`file_backed`]). A range small enough to be remembered whole is
+/// read as one chunk, so that it stays one buffer in memory and one `sendfile` on the way
+/// out.
 fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
     let file = Arc::new(file);
+    let chunk = if range.end - range.start <= HOT_BLOB_MAX as u64 {
+        HOT_BLOB_MAX as u64
+    } else {
+        FILE_CHUNK
+    };
     futures_util::stream::try_unfold(range.start, move |position| {
         let file = file.clone();
         let end = range.end;
@@ -394,16 +414,17 @@ fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Res
             if position >= end {
                 return Ok(None);
             }
-            let length = usize::try_from((end - position).min(FILE_CHUNK)).unwrap_or(0);
+            let length = usize::try_from((end - position).min(chunk)).unwrap_or(0);
             let chunk = tokio::task::spawn_blocking(move || {
                 use std::os::unix::fs::FileExt;
                 let mut buffer = vec![0; length];
-                file.read_exact_at(&mut buffer, position).map(|()| buffer)
+                file.read_exact_at(&mut buffer, position)
+                    .map(|()| file_backed(buffer, file, position))
             })
             .await
             .map_err(|e| Error::Internal(format!("blob read task failed: {e}")))?
             .map_err(|e| Error::Blobs(format!("reading a blob file: {e}")))?;
-            Ok(Some((Bytes::from(chunk), position + length as u64)))
+            Ok(Some((chunk, position + length as u64)))
         }
     })
     .boxed()

@@ -4,6 +4,7 @@
 
 pub mod blobs;
 pub mod catalog;
+pub mod file_backed;
 pub mod generational;
 pub mod memo;
 

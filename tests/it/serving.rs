@@ -181,3 +181,62 @@ async fn hrefs_cannot_be_guessed_or_bent() {
     assert_eq!(server.client.get(&href).send().await.unwrap().status(), 200);
     let _ = corpus;
 }
+
+/// A large original is sent from its blob file once it has been read (`sendfile`, see
+/// `http::served_stream`). The bytes must be the original's whichever way they leave:
+/// over HTTP/1.1 and HTTP/2 (where they go out in frames, each a slice of the body),
+/// whole and as a range, and after the file was cut short behind the server's back,
+/// when the copy in memory makes up the rest.
+#[tokio::test]
+async fn large_originals_are_the_same_bytes_from_their_file_or_from_memory() {
+    let server = TestServer::start().await;
+    let image = server.upload_ok("photo-1920x1280.jpg").await;
+    let href = image["targets"]["original"]["href"].as_str().unwrap();
+    let hash = image["contentHash"].as_str().unwrap();
+    let http2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut whole = Vec::new();
+    for client in [&server.client, &http2] {
+        // The first read comes from the store, the next from memory.
+        for _ in 0..2 {
+            let response = client.get(href).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            whole = response.bytes().await.unwrap().to_vec();
+            assert_eq!(blake3::hash(&whole).to_hex().as_str(), hash);
+        }
+        let part = client
+            .get(href)
+            .header("Range", "bytes=100000-400000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(
+            part.bytes().await.unwrap().as_ref(),
+            &whole[100_000..=400_000]
+        );
+    }
+
+    if !server.storage.local_blobs() {
+        return;
+    }
+    let store = std::path::PathBuf::from(server.storage.blob_store_spec());
+    let file = server
+        .blob_keys()
+        .await
+        .into_iter()
+        .map(|key| store.join(key))
+        .find(|path| std::fs::metadata(path).unwrap().len() == whole.len() as u64)
+        .expect("the original's file");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(whole.len() as u64 / 2)
+        .unwrap();
+    let (status, again) = server.get_bytes(href).await;
+    assert_eq!(status, 200);
+    assert!(again == whole, "the rest came from memory");
+}
