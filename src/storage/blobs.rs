@@ -7,9 +7,12 @@
 //! object_store's default three minutes of retrying. Large blobs go up as multipart
 //! uploads, in parts sliced from the bytes already in memory (no second copy).
 //!
-//! The local store is opened with fsync on: object_store then writes to a staging file,
-//! syncs it, renames it into place and syncs the directory before `put` returns. That is
-//! the durability rule (temp + fsync + rename + fsync dir); an fsync error fails the put.
+//! A local store keeps the durability rule (the bytes and the directory entries naming them
+//! are on disk before `put` returns; a sync error fails the put) in one of two ways. On
+//! Linux a put writes a staging file, renames it into place and waits for a sync of the
+//! file system shared with the puts waiting beside it (`durable_directory`). Elsewhere, and
+//! for multipart writes, object_store does it per blob with fsync on: staging file, fsync,
+//! rename, fsync of the directory.
 //!
 //! Keys are `{environment}/{image}/{name}`: the environment comes first so a tenant's
 //! bytes can be listed or removed as a whole, and the sweeper can tell from a key alone
@@ -33,6 +36,7 @@ use object_store::{
 };
 use uuid::Uuid;
 
+use super::durable_directory::DurableDirectory;
 use super::file_backed::{FILE_BACKED_MIN, file_backed};
 use super::memo::Memo;
 use crate::error::{Error, Result};
@@ -44,6 +48,16 @@ pub struct BlobStore {
     hot: Option<Arc<Memo<String, Bytes, BlobWeight>>>,
     /// A local directory, whose reads come back as file-backed bytes.
     local: bool,
+    /// Where a local store's puts go on Linux: its directory, synced in groups.
+    grouped: Option<GroupedWrites>,
+}
+
+/// A local store's own view of its files (to map keys to paths) and the directory that
+/// makes writes into it durable.
+#[derive(Clone)]
+struct GroupedWrites {
+    files: Arc<LocalFileSystem>,
+    directory: Arc<DurableDirectory>,
 }
 
 /// A blob larger than this is always streamed from the store, never kept in memory: the
@@ -187,6 +201,7 @@ impl BlobStore {
             store,
             hot: None,
             local: false,
+            grouped: None,
         })
     }
 
@@ -194,13 +209,24 @@ impl BlobStore {
     pub fn open_directory(dir: &str) -> Result<BlobStore> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Blobs(format!("cannot create {dir}: {e}")))?;
-        let store = LocalFileSystem::new_with_prefix(dir)?
-            .with_fsync(true)
-            .with_automatic_cleanup(true);
+        let store = Arc::new(
+            LocalFileSystem::new_with_prefix(dir)?
+                .with_fsync(true)
+                .with_automatic_cleanup(true),
+        );
+        let grouped = if cfg!(target_os = "linux") {
+            Some(GroupedWrites {
+                files: store.clone(),
+                directory: Arc::new(DurableDirectory::open(std::path::Path::new(dir))?),
+            })
+        } else {
+            None
+        };
         Ok(BlobStore {
-            store: Arc::new(store),
+            store,
             hot: None,
             local: true,
+            grouped,
         })
     }
 
@@ -210,6 +236,7 @@ impl BlobStore {
             store: Arc::new(InMemory::new()),
             hot: None,
             local: false,
+            grouped: None,
         }
     }
 
@@ -261,7 +288,15 @@ impl BlobStore {
             // from its file, so that it can be sent from the file (see `file_backed`).
             let from_file = self.local && bytes.len() >= FILE_BACKED_MIN;
             let kept = (bytes.len() <= HOT_BLOB_MAX && !from_file).then(|| bytes.clone());
-            self.store.put(&path, PutPayload::from(bytes)).await?;
+            match &self.grouped {
+                Some(grouped) => {
+                    let file = grouped.files.path_to_filesystem(&path)?;
+                    grouped.directory.put(file, bytes).await?;
+                }
+                None => {
+                    self.store.put(&path, PutPayload::from(bytes)).await?;
+                }
+            }
             if let (Some(hot), Some(ticket), Some(kept)) = (&self.hot, ticket, kept) {
                 hot.offer(ticket, key.to_string(), kept);
             }

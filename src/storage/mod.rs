@@ -4,6 +4,8 @@
 
 pub mod blobs;
 pub mod catalog;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod durable_directory;
 pub mod file_backed;
 pub mod generational;
 pub mod memo;

@@ -1,0 +1,235 @@
+//! Writes into the local blob directory, made durable by syncs that the writers waiting
+//! together share (Linux).
+//!
+//! The durability rule for a blob is that its bytes, and the directory entries that name
+//! it, are on disk before `put` returns. object_store's local store keeps it per blob with
+//! fsyncs: a new image's original costs four (the new directory, its parent, the staging
+//! file, the directory again after the rename), each waiting for the disk to flush its
+//! cache, and concurrent uploads cannot share any of them. Here a put creates its
+//! directory, writes a staging file and renames it into place without syncing, then waits
+//! for one `syncfs(2)` of the blob file system, which a single thread runs for every put
+//! waiting at that moment. Linux's syncfs writes back and waits for all dirty data and
+//! metadata of the file system (its man page: the same guarantees as an fsync of every
+//! file on it), so N uploads arriving together pay for one flush instead of 4N. The price
+//! is that a sync also writes whatever else is dirty on that file system.
+//!
+//! Errors. syncfs reports a write-back error once per open descriptor, so an error in one
+//! blob's pages could be reported to a sync of another group and missed by the sync of its
+//! own. A put therefore notes how many syncs have failed before it writes anything, and
+//! fails if that count has moved by the time its own group's sync returns: any error seen
+//! while its bytes were on their way fails it, even one that may have been another
+//! file's. A failed put leaves at most an orphan blob, which the sweeper removes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// The local directory a blob store writes into, and the thread that syncs it.
+pub struct DurableDirectory {
+    /// Waiting puts send their reply channel here; the sync thread ends when the last
+    /// sender is dropped.
+    waiting: mpsc::UnboundedSender<oneshot::Sender<io::Result<()>>>,
+    /// Syncs that have failed since the directory was opened.
+    failed_syncs: Arc<AtomicU64>,
+}
+
+impl DurableDirectory {
+    /// Starts the sync thread for the file system holding `root`.
+    pub fn open(root: &FsPath) -> Result<DurableDirectory> {
+        let anchor = File::open(root)
+            .map_err(|e| Error::Blobs(format!("cannot open {}: {e}", root.display())))?;
+        let (waiting, incoming) = mpsc::unbounded_channel();
+        let failed_syncs = Arc::new(AtomicU64::new(0));
+        let failures = failed_syncs.clone();
+        std::thread::Builder::new()
+            .name("blob-sync".into())
+            .spawn(move || sync_groups(&anchor, incoming, &failures))
+            .map_err(|e| Error::Blobs(format!("cannot start the blob sync thread: {e}")))?;
+        Ok(DurableDirectory {
+            waiting,
+            failed_syncs,
+        })
+    }
+
+    /// Writes `bytes` at `path` (a file under the root) and returns once they are durable.
+    pub async fn put(&self, path: PathBuf, bytes: Bytes) -> Result<()> {
+        let failures_before = self.failed_syncs.load(Ordering::SeqCst);
+        let written = tokio::task::spawn_blocking(move || publish(&path, &bytes))
+            .await
+            .map_err(|e| Error::Blobs(format!("the blob write stopped: {e}")))?;
+        written.map_err(|e| Error::Blobs(format!("cannot write the blob: {e}")))?;
+
+        let (reply, synced) = oneshot::channel();
+        let stopped = || Error::Blobs("the blob sync thread has stopped".into());
+        self.waiting.send(reply).map_err(|_| stopped())?;
+        synced
+            .await
+            .map_err(|_| stopped())?
+            .map_err(|e| Error::Blobs(format!("cannot sync the blob store: {e}")))?;
+        if self.failed_syncs.load(Ordering::SeqCst) != failures_before {
+            return Err(Error::Blobs(
+                "a sync of the blob store failed while this blob was being written".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Writes the bytes to a staging file beside `path` and renames it into place, creating
+/// the directories on the way. Nothing is synced here; the caller waits for its group's
+/// sync. The staging name is `path#N`, which object_store's listing skips, so that a
+/// write cut short by a crash is never taken for a blob.
+fn publish(path: &FsPath, bytes: &[u8]) -> io::Result<()> {
+    let (mut file, staging) = create_staging(path)?;
+    let written = file.write_all(bytes);
+    drop(file);
+    let written = written.and_then(|()| std::fs::rename(&staging, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    written
+}
+
+/// A new staging file for `path`: the first free `path#N`, its directories created when
+/// missing (again if a delete removed them meanwhile, a bounded number of times).
+fn create_staging(path: &FsPath) -> io::Result<(File, PathBuf)> {
+    let mut suffix: u32 = 1;
+    for _ in 0..STAGING_ATTEMPTS {
+        let mut staging = path.as_os_str().to_owned();
+        staging.push("#");
+        staging.push(suffix.to_string());
+        let staging = PathBuf::from(staging);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+        {
+            Ok(file) => return Ok((file, staging)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => suffix += 1,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let parent = path.parent().ok_or(e)?;
+                std::fs::create_dir_all(parent)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free staging name"))
+}
+
+/// Staging names tried (and directories re-created) before a put gives up; each name is
+/// taken only by a put in flight or one cut short by a crash.
+const STAGING_ATTEMPTS: u32 = 100;
+
+/// The sync thread: takes every put waiting, syncs the file system once, answers them
+/// all, and again, until the directory is dropped.
+fn sync_groups(
+    anchor: &File,
+    mut incoming: mpsc::UnboundedReceiver<oneshot::Sender<io::Result<()>>>,
+    failed_syncs: &AtomicU64,
+) {
+    // Registered once, as the other per-event metrics are.
+    let sizes = metrics::histogram!("imagestore_blob_sync_group_size");
+    let mut group = Vec::new();
+    while let Some(first) = incoming.blocking_recv() {
+        group.push(first);
+        while let Ok(next) = incoming.try_recv() {
+            group.push(next);
+        }
+        sizes.record(group.len() as f64);
+        let synced = sync_file_system(anchor);
+        if synced.is_err() {
+            // Counted before anyone is answered, so that every put still waiting sees it.
+            failed_syncs.fetch_add(1, Ordering::SeqCst);
+        }
+        for reply in group.drain(..) {
+            let answer = match &synced {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            // A put whose request was dropped (its client went away) no longer waits.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// syncfs(2) on the file system that holds `anchor`.
+#[cfg(target_os = "linux")]
+fn sync_file_system(anchor: &File) -> io::Result<()> {
+    // SAFETY: syncfs only reads the descriptor number, which `anchor` keeps open.
+    let status = unsafe { libc::syncfs(anchor.as_raw_fd()) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Other systems have no syncfs with Linux's guarantee; `BlobStore` does not group their
+/// writes, so this is never reached there.
+#[cfg(not(target_os = "linux"))]
+fn sync_file_system(_anchor: &File) -> io::Result<()> {
+    Err(io::Error::from(ErrorKind::Unsupported))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_all_land_whole_and_leave_no_staging_files() {
+        let root = tempfile::tempdir().unwrap();
+        let directory = Arc::new(DurableDirectory::open(root.path()).unwrap());
+        let mut puts = Vec::new();
+        for n in 0..32u8 {
+            let directory = directory.clone();
+            let path = root.path().join(format!("env/image-{}/original", n % 4));
+            let bytes = Bytes::from(vec![n; 1000 + usize::from(n)]);
+            puts.push(tokio::spawn(async move {
+                directory.put(path, bytes).await.unwrap();
+            }));
+        }
+        for put in puts {
+            put.await.unwrap();
+        }
+        for image in 0..4u8 {
+            let dir = root.path().join(format!("env/image-{image}"));
+            let names: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["original"], "only the blob is left in {dir:?}");
+            // Eight puts raced for this name; whichever renamed last won, whole.
+            let bytes = std::fs::read(dir.join("original")).unwrap();
+            let byte = bytes[0];
+            assert_eq!(byte % 4, image);
+            assert_eq!(bytes, vec![byte; 1000 + usize::from(byte)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_put_that_cannot_write_fails_and_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let directory = DurableDirectory::open(root.path()).unwrap();
+        // A file where the put needs a directory.
+        std::fs::write(root.path().join("env"), b"not a directory").unwrap();
+        let failed = directory
+            .put(
+                root.path().join("env/image/original"),
+                Bytes::from_static(b"x"),
+            )
+            .await;
+        assert!(matches!(failed, Err(Error::Blobs(_))), "{failed:?}");
+        assert_eq!(
+            std::fs::read(root.path().join("env")).unwrap(),
+            b"not a directory"
+        );
+    }
+}
