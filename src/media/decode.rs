@@ -14,7 +14,7 @@ use image::error::ImageError;
 use image::{AnimationDecoder, DynamicImage, Frames, ImageDecoder};
 
 use super::sniff::limit;
-use super::source::scaled_jpeg_decoder;
+use super::source::{ScaledJpegPixels, scaled_jpeg_decoder};
 use super::{Header, ImageFormat, MediaError, MediaLimits};
 
 /// The worst-case bytes per pixel of a decoded image (RGBA, 32-bit float),
@@ -26,6 +26,9 @@ pub(crate) struct Decoded {
     /// The pixels of a still TIFF, which is re-encoded from them; `None` for
     /// every other format, whose pixels are dropped straight away.
     pub pixels: Option<DynamicImage>,
+    /// A JPEG's pixels at 1/8 scale, when the proof was the scaled decode and they
+    /// are 8-bit grey or RGB: the placeholder is made from them.
+    pub eighth: Option<ScaledJpegPixels>,
 }
 
 /// Decodes every pixel of `data` once, failing with Malformed on any
@@ -43,7 +46,10 @@ pub(crate) fn decode(
                 GifDecoder::new(Cursor::new(data)).map_err(|e| image_error(format, e))?;
             prepare(&mut decoder, header, image_limits)?;
             count_frames(decoder.into_frames(), header, limits)?;
-            Ok(Decoded { pixels: None })
+            Ok(Decoded {
+                pixels: None,
+                eighth: None,
+            })
         }
         ImageFormat::Webp => {
             let mut decoder =
@@ -58,40 +64,62 @@ pub(crate) fn decode(
                     DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
                 drop(pixels);
             }
-            Ok(Decoded { pixels: None })
-        }
-        ImageFormat::Jpeg if validate_jpeg_scaled(data, header, &image_limits) => {
-            Ok(Decoded { pixels: None })
-        }
-        _ => {
-            let mut reader =
-                image::ImageReader::with_format(Cursor::new(data), format.to_image_format());
-            reader.limits(image_limits.clone());
-            let mut decoder = reader.into_decoder().map_err(|e| image_error(format, e))?;
-            prepare(&mut decoder, header, image_limits)?;
-            let pixels = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
-            let keep = format == ImageFormat::Tiff;
             Ok(Decoded {
-                pixels: keep.then_some(pixels),
+                pixels: None,
+                eighth: None,
             })
         }
+        ImageFormat::Jpeg => match validate_jpeg_scaled(data, header, &image_limits) {
+            Some(eighth) => Ok(Decoded {
+                pixels: None,
+                eighth,
+            }),
+            None => decode_whole(data, header, image_limits),
+        },
+        _ => decode_whole(data, header, image_limits),
     }
+}
+
+/// The `image` crate's decode of the whole first frame, for the formats (and the JPEGs)
+/// that have no cheaper proof.
+fn decode_whole(
+    data: &[u8],
+    header: &Header,
+    image_limits: image::Limits,
+) -> Result<Decoded, MediaError> {
+    let format = header.format;
+    let mut reader = image::ImageReader::with_format(Cursor::new(data), format.to_image_format());
+    reader.limits(image_limits.clone());
+    let mut decoder = reader.into_decoder().map_err(|e| image_error(format, e))?;
+    prepare(&mut decoder, header, image_limits)?;
+    let pixels = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+    let keep = format == ImageFormat::Tiff;
+    Ok(Decoded {
+        pixels: keep.then_some(pixels),
+        eighth: None,
+    })
 }
 
 /// Proves a JPEG by decoding it at 1/8 scale, as libvips' shrink-on-load does: every
 /// entropy-coded block is still read and checked, but the inverse DCT produces one pixel
 /// per block, so a 33 MP photo needs about 1.5 MB of pixels instead of 100 MB (and the
-/// decode is faster). False means "not proven this way" (a feature jpeg-decoder lacks,
-/// or an error): the caller then runs the full decode, which gives the precise verdict.
-fn validate_jpeg_scaled(data: &[u8], header: &Header, image_limits: &image::Limits) -> bool {
+/// decode is faster). Proven, it gives the pixels back when they are 8-bit grey or RGB.
+/// None means "not proven this way" (a feature jpeg-decoder lacks, or an error): the
+/// caller then runs the full decode, which gives the precise verdict.
+fn validate_jpeg_scaled(
+    data: &[u8],
+    header: &Header,
+    image_limits: &image::Limits,
+) -> Option<Option<ScaledJpegPixels>> {
     // Progressive JPEGs keep every coefficient until the last scan; bound that by the
     // same allocation budget as the full decode.
     let budget = image_limits.max_alloc.unwrap_or(u64::MAX);
-    let Some(mut scaled) = scaled_jpeg_decoder(data, 8, budget) else {
-        return false;
-    };
+    let scaled = scaled_jpeg_decoder(data, 8, budget)?;
     let declared = (u32::from(scaled.info.width), u32::from(scaled.info.height));
-    declared == (header.width, header.height) && scaled.decoder.decode().is_ok()
+    if declared != (header.width, header.height) {
+        return None;
+    }
+    scaled.decode().ok()
 }
 
 /// The decoder's own limits: the same width and height, and an allocation
@@ -197,9 +225,10 @@ mod tests {
         ] {
             let data = crate::media::tests::corpus(name);
             let header = read_header(&data, &limits).unwrap();
+            let proven = validate_jpeg_scaled(&data, &header, &image_limits(&limits));
             assert!(
-                validate_jpeg_scaled(&data, &header, &image_limits(&limits)),
-                "{name}"
+                matches!(proven, Some(Some(_))),
+                "{name}: proven at 1/8, with its pixels kept"
             );
         }
     }
@@ -219,11 +248,7 @@ mod tests {
         for pair in data[middle..middle + 64].chunks_mut(2) {
             pair[1] = 0xC4;
         }
-        assert!(!validate_jpeg_scaled(
-            &data,
-            &header,
-            &image_limits(&limits)
-        ));
+        assert!(validate_jpeg_scaled(&data, &header, &image_limits(&limits)).is_none());
         assert!(matches!(
             decode(&data, &header, &limits),
             Err(MediaError::Malformed(_))

@@ -194,6 +194,9 @@ pub struct Ingested {
     pub orientation: u8,
     /// What to store: the original with private metadata removed.
     pub bytes: Bytes,
+    /// A JPEG's pixels at 1/8 scale from the decode that proved it, for its placeholder
+    /// (`placeholder::for_upload` takes them).
+    pub(crate) eighth: Option<source::ScaledJpegPixels>,
 }
 
 /// Runs the whole pipeline: detect, check the header against `limits`,
@@ -210,17 +213,17 @@ pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError>
     let header = sniff::read_header(&data, limits)?;
     let orientation = metadata::orientation(format, &data);
 
-    let bytes = if format == ImageFormat::Tiff {
+    let (bytes, eighth) = if format == ImageFormat::Tiff {
         // TIFF keeps its metadata in the same IFD as the pixel layout, so it
         // is rewritten from the decoded pixels rather than edited in place.
         let pixels = decode::decode(&data, &header, limits)?
             .pixels
             .ok_or_else(|| MediaError::malformed("the TIFF image has no pixels"))?;
-        metadata::reencode_tiff(pixels, orientation)?
+        (metadata::reencode_tiff(pixels, orientation)?, None)
     } else {
         let stripped = metadata::strip(format, data, orientation)?;
-        decode::decode(&stripped, &header, limits)?;
-        stripped
+        let decoded = decode::decode(&stripped, &header, limits)?;
+        (stripped, decoded.eighth)
     };
 
     let (width, height) = displayed_dimensions(header.width, header.height, orientation);
@@ -239,6 +242,7 @@ pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError>
         frames: header.frames,
         orientation,
         bytes,
+        eighth,
     })
 }
 

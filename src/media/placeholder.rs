@@ -10,11 +10,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::source;
+use super::source::{self, ScaledJpegPixels};
 use super::transform::geometry::layout;
 use super::transform::pixels::{Padding, compose, with_alpha};
 use super::transform::{Fit, OutputFormat, RenderLimits, RenderSpec};
-use super::{ImageFormat, MediaError};
+use super::{ImageFormat, Ingested, MediaError};
 
 /// The largest side of the image that is hashed. ThumbHash accepts up to 100, but it
 /// keeps at most 7 cosine terms per axis, which 32 samples per side already resolve
@@ -33,7 +33,21 @@ pub struct Placeholder {
 
 /// Computes the placeholder of a stored original.
 pub fn placeholder(source: &[u8], source_format: ImageFormat) -> Result<Placeholder, MediaError> {
-    placeholder_hashing(source, source_format, HASH_INPUT_SIDE)
+    placeholder_hashing(source, source_format, HASH_INPUT_SIDE, None)
+}
+
+/// Computes the placeholder of an upload just ingested. A JPEG wide enough to be hashed
+/// from 1/8 scale (256 px and more) is hashed from the pixels of the decode that proved
+/// it, which this takes out of `ingested` so that they are not held while the upload is
+/// stored; the result is the same as [`placeholder`] of its bytes.
+pub fn for_upload(ingested: &mut Ingested) -> Result<Placeholder, MediaError> {
+    let eighth = ingested.eighth.take();
+    placeholder_hashing(
+        &ingested.bytes,
+        ingested.format,
+        HASH_INPUT_SIDE,
+        eighth.as_ref(),
+    )
 }
 
 /// The placeholder made from the image shrunk to fit `side` x `side`.
@@ -41,6 +55,7 @@ fn placeholder_hashing(
     source: &[u8],
     source_format: ImageFormat,
     side: u32,
+    earlier: Option<&ScaledJpegPixels>,
 ) -> Result<Placeholder, MediaError> {
     let opened = source::open(source, source_format)?;
     let (w, h) = opened.displayed();
@@ -57,7 +72,7 @@ fn placeholder_hashing(
         max_output_side: side,
     };
     let layout = layout(w, h, &spec, &limits)?;
-    let upright = opened.decode(layout.reduction())?;
+    let upright = opened.decode_reusing(layout.reduction(), earlier)?;
     let pixels = with_alpha(compose(&upright, &layout, Padding::Transparent)?);
 
     let hash =
@@ -136,8 +151,8 @@ mod tests {
         };
         for name in crate::media::tests_transform::CORPUS_FILES {
             let img = stored(name);
-            let small = placeholder_hashing(&img.bytes, img.format, 32).unwrap();
-            let large = placeholder_hashing(&img.bytes, img.format, 100).unwrap();
+            let small = placeholder_hashing(&img.bytes, img.format, 32, None).unwrap();
+            let large = placeholder_hashing(&img.bytes, img.format, 100, None).unwrap();
             let ((w1, h1, a), (w2, h2, b)) = (painted(&small), painted(&large));
             assert_eq!((w1, h1), (w2, h2), "{name}: the painted size differs");
             let mean = a
@@ -155,6 +170,43 @@ mod tests {
                 "{name}: worst difference {worst:?} levels"
             );
         }
+    }
+
+    /// An upload's placeholder is its stored bytes' placeholder, whether or not the
+    /// pixels of the decode that proved it were reused.
+    #[test]
+    fn an_uploads_placeholder_is_the_one_of_its_stored_bytes() {
+        for name in crate::media::tests_transform::CORPUS_FILES {
+            let mut img = stored(name);
+            let kept = img.eighth.is_some();
+            let expected = placeholder(&img.bytes, img.format).unwrap();
+            assert_eq!(for_upload(&mut img).unwrap(), expected, "{name}");
+            assert!(img.eighth.is_none(), "{name}: the pixels were not let go");
+            if img.format == ImageFormat::Jpeg {
+                assert!(kept, "{name}: no pixels kept from the proving decode");
+            }
+        }
+    }
+
+    /// The reuse is real: at the scale the placeholder wants, the pixels handed over are
+    /// the ones hashed (here made black, so the hash turns black).
+    #[test]
+    fn the_proving_decodes_pixels_are_the_ones_hashed() {
+        let mut img = stored("photo-1920x1280.jpg");
+        let before = placeholder(&img.bytes, img.format).unwrap();
+        if let Some(eighth) = img.eighth.as_mut() {
+            eighth.image =
+                image::DynamicImage::new_rgb8(eighth.image.width(), eighth.image.height());
+        }
+        let black = for_upload(&mut img).unwrap();
+        assert_ne!(black, before);
+        // ThumbHash's quantized average of black is a few levels off zero.
+        let level = |at: usize| u8::from_str_radix(&black.dominant_color[at..at + 2], 16).unwrap();
+        assert!(
+            [1, 3, 5].into_iter().all(|at| level(at) < 8),
+            "{}",
+            black.dominant_color
+        );
     }
 
     #[test]

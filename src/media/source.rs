@@ -146,8 +146,22 @@ impl Opened<'_> {
     /// ratio the caller will resample by: a JPEG is decoded at the smallest
     /// DCT scale that is still at least that large.
     pub fn decode(&self, reduction: f64) -> Result<Upright, MediaError> {
+        self.decode_reusing(reduction, None)
+    }
+
+    /// As [`Opened::decode`], but a JPEG scale that `earlier` already holds (the
+    /// decode that proved the upload at ingest) is taken from it instead of being
+    /// decoded again; its pixels are the ones this decode would produce.
+    pub fn decode_reusing(
+        &self,
+        reduction: f64,
+        earlier: Option<&ScaledJpegPixels>,
+    ) -> Result<Upright, MediaError> {
         let shrink = shrink_for(reduction);
         let fast = match self.format {
+            ImageFormat::Jpeg if earlier.is_some_and(|e| e.requested == shrink) => {
+                earlier.map(|e| (e.image.clone(), e.shrink, e.icc.clone()))
+            }
             // At full size the `image` crate's decoder (zune-jpeg) is the
             // faster one, so jpeg-decoder is only used when it can shrink.
             ImageFormat::Jpeg if shrink > 1 => decode_jpeg_scaled(self.data, shrink),
@@ -203,6 +217,7 @@ pub(super) fn scaled_jpeg_decoder(data: &[u8], shrink: u32, budget: u64) -> Opti
         decoder,
         info,
         size: scaled,
+        requested: shrink,
     })
 }
 
@@ -212,35 +227,61 @@ pub(super) struct ScaledJpeg<'a> {
     pub info: ImageInfo,
     /// Width and height of the reduced image.
     pub size: (u16, u16),
+    /// The reduction asked of [`scaled_jpeg_decoder`].
+    requested: u32,
+}
+
+/// A JPEG decoded at a reduced scale, not yet upright.
+#[derive(Debug, Clone)]
+pub(crate) struct ScaledJpegPixels {
+    pub(super) image: DynamicImage,
+    /// The reduction asked for (what [`shrink_for`] gave the caller).
+    requested: u32,
+    /// The reduction jpeg-decoder used, which differs from the request when one side
+    /// is so small that a smaller scale already reaches it.
+    shrink: u32,
+    icc: Option<Vec<u8>>,
+}
+
+impl ScaledJpeg<'_> {
+    /// Decodes every block. Err when the data is damaged; Ok(None) when the pixels are
+    /// not 8-bit grey or RGB: CMYK needs Adobe's inversion quirks and 16-bit needs
+    /// scaling, which the `image` decoder handles.
+    pub fn decode(mut self) -> Result<Option<ScaledJpegPixels>, jpeg_decoder::Error> {
+        let pixels = self.decoder.decode()?;
+        let (sw, sh) = (u32::from(self.size.0), u32::from(self.size.1));
+        let image = match self.info.pixel_format {
+            PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::from),
+            PixelFormat::RGB24 => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::from),
+            _ => None,
+        };
+        let w = u32::from(self.info.width);
+        let shrink = [8u32, 4, 2]
+            .into_iter()
+            .find(|&d| w.div_ceil(d) == sw)
+            .unwrap_or(1);
+        Ok(image.map(|image| ScaledJpegPixels {
+            image,
+            requested: self.requested,
+            shrink,
+            icc: self.decoder.icc_profile(),
+        }))
+    }
 }
 
 /// Decodes with jpeg-decoder at 1/`shrink` size; `None` means "use the
 /// full decoder instead", for whatever reason jpeg-decoder declined.
 fn decode_jpeg_scaled(data: &[u8], shrink: u32) -> Option<Decoded> {
-    let ScaledJpeg {
-        mut decoder,
-        info,
-        size: (sw, sh),
-    } = scaled_jpeg_decoder(data, shrink, MAX_DECODE_BYTES)?;
-    // CMYK needs Adobe's inversion quirks and 16-bit needs scaling; the
-    // `image` decoder handles both.
-    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+    let scaled = scaled_jpeg_decoder(data, shrink, MAX_DECODE_BYTES)?;
+    // Declining CMYK and 16-bit before the decode rather than after it.
+    if !matches!(
+        scaled.info.pixel_format,
+        PixelFormat::L8 | PixelFormat::RGB24
+    ) {
         return None;
     }
-    let w = u32::from(info.width);
-    let pixels = decoder.decode().ok()?;
-    let (sw, sh) = (u32::from(sw), u32::from(sh));
-    let image = match info.pixel_format {
-        PixelFormat::L8 => DynamicImage::ImageLuma8(image::GrayImage::from_raw(sw, sh, pixels)?),
-        _ => DynamicImage::ImageRgb8(image::RgbImage::from_raw(sw, sh, pixels)?),
-    };
-    // The factor actually used, which differs from the request when one
-    // side is so small that a smaller scale already reaches it.
-    let actual = [8u32, 4, 2]
-        .into_iter()
-        .find(|&d| w.div_ceil(d) == sw)
-        .unwrap_or(1);
-    Some((image, actual, decoder.icc_profile()))
+    let pixels = scaled.decode().ok()??;
+    Some((pixels.image, pixels.shrink, pixels.icc))
 }
 
 /// Decodes a still WebP with libwebp, about 2.5 times faster than the

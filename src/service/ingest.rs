@@ -89,9 +89,9 @@ impl Service {
         let (ingested, content_hash, placeholder) = self
             .processing
             .run(move || {
-                let ingested = media::ingest(spooled.into_bytes()?, &limits)?;
+                let mut ingested = media::ingest(spooled.into_bytes()?, &limits)?;
                 let hash = blake3::hash(&ingested.bytes).to_hex().to_string();
-                let placeholder = match placeholder::placeholder(&ingested.bytes, ingested.format) {
+                let placeholder = match placeholder::for_upload(&mut ingested) {
                     Ok(made) => Some(Placeholder {
                         thumbhash: made.thumbhash,
                         dominant_color: made.dominant_color,
