@@ -6,12 +6,16 @@
 //! fsyncs: a new image's original costs four (the new directory, its parent, the staging
 //! file, the directory again after the rename), each waiting for the disk to flush its
 //! cache, and concurrent uploads cannot share any of them. Here a put creates its
-//! directory, writes a staging file and renames it into place without syncing, then waits
-//! for one `syncfs(2)` of the blob file system, which a single thread runs for every put
-//! waiting at that moment. Linux's syncfs writes back and waits for all dirty data and
-//! metadata of the file system (its man page: the same guarantees as an fsync of every
-//! file on it), so N uploads arriving together pay for one flush instead of 4N. The price
-//! is that a sync also writes whatever else is dirty on that file system.
+//! directory and writes a staging file without syncing, then hands it to a single thread,
+//! which takes every put waiting at that moment and runs `syncfs(2)` on the blob file
+//! system, renames the group's staging files into place, and runs `syncfs` again. Linux's
+//! syncfs writes back and waits for all dirty data and metadata of the file system (its
+//! man page: the same guarantees as an fsync of every file on it), so N uploads arriving
+//! together pay for two flushes instead of 4N. Renaming only after the first sync keeps
+//! object_store's rule that a blob's name never points at bytes not yet on disk: after a
+//! crash a name holds its whole blob or is absent, which matters for variants, whose
+//! names are looked up directly. The price is that a sync also writes whatever else is
+//! dirty on that file system.
 //!
 //! Errors. syncfs reports a write-back error once per open descriptor, so an error in one
 //! blob's pages could be reported to a sync of another group and missed by the sync of its
@@ -34,9 +38,9 @@ use crate::error::{Error, Result};
 
 /// The local directory a blob store writes into, and the thread that syncs it.
 pub struct DurableDirectory {
-    /// Waiting puts send their reply channel here; the sync thread ends when the last
+    /// Waiting puts send their staging file here; the sync thread ends when the last
     /// sender is dropped.
-    waiting: mpsc::UnboundedSender<oneshot::Sender<io::Result<()>>>,
+    waiting: mpsc::UnboundedSender<Staged>,
     /// Syncs that have failed since the directory was opened.
     failed_syncs: Arc<AtomicU64>,
 }
@@ -62,14 +66,20 @@ impl DurableDirectory {
     /// Writes `bytes` at `path` (a file under the root) and returns once they are durable.
     pub async fn put(&self, path: PathBuf, bytes: Bytes) -> Result<()> {
         let failures_before = self.failed_syncs.load(Ordering::SeqCst);
-        let written = tokio::task::spawn_blocking(move || publish(&path, &bytes))
+        let written = tokio::task::spawn_blocking(move || stage(&path, &bytes).map(|s| (s, path)))
             .await
             .map_err(|e| Error::Blobs(format!("the blob write stopped: {e}")))?;
-        written.map_err(|e| Error::Blobs(format!("cannot write the blob: {e}")))?;
+        let (staging, path) =
+            written.map_err(|e| Error::Blobs(format!("cannot write the blob: {e}")))?;
 
         let (reply, synced) = oneshot::channel();
         let stopped = || Error::Blobs("the blob sync thread has stopped".into());
-        self.waiting.send(reply).map_err(|_| stopped())?;
+        let staged = Staged {
+            staging,
+            path,
+            reply,
+        };
+        self.waiting.send(staged).map_err(|_| stopped())?;
         synced
             .await
             .map_err(|_| stopped())?
@@ -83,19 +93,28 @@ impl DurableDirectory {
     }
 }
 
-/// Writes the bytes to a staging file beside `path` and renames it into place, creating
-/// the directories on the way. Nothing is synced here; the caller waits for its group's
-/// sync. The staging name is `path#N`, which object_store's listing skips, so that a
-/// write cut short by a crash is never taken for a blob.
-fn publish(path: &FsPath, bytes: &[u8]) -> io::Result<()> {
+/// A blob written to its staging file, waiting for its group's syncs and rename.
+struct Staged {
+    staging: PathBuf,
+    path: PathBuf,
+    reply: oneshot::Sender<io::Result<()>>,
+}
+
+/// Writes the bytes to a new staging file beside `path`, creating the directories on the
+/// way, and returns its name. Nothing is synced here. The staging name is `path#N`, which
+/// object_store's listing skips, so that a write cut short by a crash is never taken for
+/// a blob.
+fn stage(path: &FsPath, bytes: &[u8]) -> io::Result<PathBuf> {
     let (mut file, staging) = create_staging(path)?;
     let written = file.write_all(bytes);
     drop(file);
-    let written = written.and_then(|()| std::fs::rename(&staging, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&staging);
+    match written {
+        Ok(()) => Ok(staging),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            Err(e)
+        }
     }
-    written
 }
 
 /// A new staging file for `path`: the first free `path#N`, its directories created when
@@ -128,11 +147,12 @@ fn create_staging(path: &FsPath) -> io::Result<(File, PathBuf)> {
 /// taken only by a put in flight or one cut short by a crash.
 const STAGING_ATTEMPTS: u32 = 100;
 
-/// The sync thread: takes every put waiting, syncs the file system once, answers them
-/// all, and again, until the directory is dropped.
+/// The sync thread: takes every put waiting, syncs their staging files, renames them
+/// into place, syncs the names, answers them all, and again, until the directory is
+/// dropped.
 fn sync_groups(
     anchor: &File,
-    mut incoming: mpsc::UnboundedReceiver<oneshot::Sender<io::Result<()>>>,
+    mut incoming: mpsc::UnboundedReceiver<Staged>,
     failed_syncs: &AtomicU64,
 ) {
     // Registered once, as the other per-event metrics are.
@@ -144,20 +164,44 @@ fn sync_groups(
             group.push(next);
         }
         sizes.record(group.len() as f64);
-        let synced = sync_file_system(anchor);
-        if synced.is_err() {
-            // Counted before anyone is answered, so that every put still waiting sees it.
-            failed_syncs.fetch_add(1, Ordering::SeqCst);
-        }
-        for reply in group.drain(..) {
-            let answer = match &synced {
+        let bytes_synced = counted(sync_file_system(anchor), failed_syncs);
+        let renamed: Vec<io::Result<()>> = group
+            .iter()
+            .map(|put| match &bytes_synced {
+                Ok(()) => std::fs::rename(&put.staging, &put.path),
+                Err(e) => Err(copied(e)),
+            })
+            .collect();
+        let names_synced = match &bytes_synced {
+            Ok(()) => counted(sync_file_system(anchor), failed_syncs),
+            Err(e) => Err(copied(e)),
+        };
+        for (put, renamed) in group.drain(..).zip(renamed) {
+            let answer = renamed.and_then(|()| match &names_synced {
                 Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            };
+                Err(e) => Err(copied(e)),
+            });
+            if answer.is_err() {
+                // Gone already if the rename happened; otherwise it would never be used.
+                let _ = std::fs::remove_file(&put.staging);
+            }
             // A put whose request was dropped (its client went away) no longer waits.
-            let _ = reply.send(answer);
+            let _ = put.reply.send(answer);
         }
     }
+}
+
+/// A sync's error, for each put of its group (io::Error is not Clone).
+fn copied(error: &io::Error) -> io::Error {
+    io::Error::new(error.kind(), error.to_string())
+}
+
+/// Counts a failed sync before anyone is answered, so that every put in flight sees it.
+fn counted(synced: io::Result<()>, failed_syncs: &AtomicU64) -> io::Result<()> {
+    if synced.is_err() {
+        failed_syncs.fetch_add(1, Ordering::SeqCst);
+    }
+    synced
 }
 
 /// syncfs(2) on the file system that holds `anchor`.
