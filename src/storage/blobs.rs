@@ -9,8 +9,9 @@
 //!
 //! A local store keeps the durability rule (the bytes and the directory entries naming them
 //! are on disk before `put` returns; a sync error fails the put) in one of two ways. On
-//! Linux a put writes a staging file, renames it into place and waits for a sync of the
-//! file system shared with the puts waiting beside it (`durable_directory`). Elsewhere, and
+//! Linux a put writes a staging file and waits for its group (the puts waiting beside it):
+//! a sync of the file system, the renames into place, a second sync (`durable_directory`).
+//! Elsewhere, and
 //! for multipart writes, object_store does it per blob with fsync on: staging file, fsync,
 //! rename, fsync of the directory.
 //!
