@@ -102,6 +102,31 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Errors of the rusqlite connections SQLite's hot paths use beside sqlx (see
+/// `storage::catalog`), sorted as sqlx's are: busy, locked, I/O and a full disk mean the
+/// engine cannot serve now; anything else is the statement's own failure.
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        let unavailable = matches!(
+            error.sqlite_error_code(),
+            Some(
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+            )
+        );
+        if unavailable {
+            Error::Unavailable {
+                engine: "catalog",
+                message: error.to_string(),
+            }
+        } else {
+            Error::Catalog(error.to_string())
+        }
+    }
+}
+
 /// Database error codes that mean "the engine cannot serve right now", as opposed to a
 /// statement that is wrong: PostgreSQL's connection-exception class (08xxx), its
 /// shutdown and start-up states (57P01-57P03), too many connections (53300), and

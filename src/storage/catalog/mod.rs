@@ -6,7 +6,9 @@
 //!
 //! Both engines are driven through sqlx's `Any` driver with the same statements: ids are
 //! UUID text, times UTC milliseconds and flags integers, so one SQL text fits both, and the
-//! schema differences live in the two migration directories.
+//! schema differences live in the two migration directories. On a SQLite file, the
+//! hottest statements skip sqlx for plain rusqlite connections running the same SQL: the
+//! point reads in `direct`, and new image rows, written in groups by `group_commit`.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -60,7 +62,8 @@ pub struct Catalog {
     /// Image rows and presets kept while no connection commits; SQLite only (see
     /// `stamped`).
     remembered: Option<Arc<Remembered>>,
-    /// New image rows committed together; SQLite only (see `group_commit`).
+    /// New image rows committed together by a writer thread; a SQLite file only (see
+    /// `group_commit`).
     group_commit: Option<Arc<GroupCommit>>,
 }
 
@@ -155,10 +158,13 @@ impl Catalog {
         Ok(Catalog {
             backend,
             credentials: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
+            group_commit: file
+                .as_deref()
+                .map(GroupCommit::start)
+                .transpose()?
+                .map(Arc::new),
             direct: file.clone().map(|path| Arc::new(DirectReads::new(path))),
             remembered: file.and_then(|path| Remembered::open(&path)).map(Arc::new),
-            group_commit: (backend == Backend::Sqlite)
-                .then(|| Arc::new(GroupCommit::start(pool.clone()))),
             pool,
         })
     }
@@ -407,43 +413,44 @@ fn sqlite_file(url: &str) -> Result<Option<PathBuf>> {
     Ok((!in_memory).then(|| options.get_filename().to_path_buf()))
 }
 
-/// Inserts one image row through `executor` (the pool, or a transaction).
-async fn insert_row<'e, E>(executor: E, image: &NewImage) -> Result<Image>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
+/// A new image row, returned whole; shared by sqlx (PostgreSQL) and SQLite's writer
+/// thread (`group_commit`), which bind the same values in the same order.
+const INSERT_IMAGE: &str = concat!(
+    "INSERT INTO images (id, environment_id, subject, filename, format, byte_size, \
+     width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at, \
+     thumbhash, dominant_color, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+     RETURNING ",
+    image_columns!()
+);
+
+/// Inserts one image row through sqlx, where no writer thread commits groups.
+async fn insert_row(pool: &AnyPool, image: &NewImage) -> Result<Image> {
     let created = image.created_at.timestamp_millis();
-    let row = sqlx::query(concat!(
-        "INSERT INTO images (id, environment_id, subject, filename, format, byte_size, \
-         width, height, frames, content_hash, serve_key, blob_key, created_at, updated_at, \
-         thumbhash, dominant_color, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-         RETURNING ",
-        image_columns!()
-    ))
-    .bind(image.id.to_string())
-    .bind(image.environment_id.to_string())
-    .bind(image.subject.as_ref().map(Subject::as_str))
-    .bind(image.filename.as_deref())
-    .bind(image.format.extension())
-    .bind(i64::try_from(image.byte_size).unwrap_or(i64::MAX))
-    .bind(i64::from(image.width))
-    .bind(i64::from(image.height))
-    .bind(i64::from(image.frames))
-    .bind(&image.content_hash)
-    .bind(&image.serve_key)
-    .bind(&image.blob_key)
-    .bind(created)
-    .bind(created)
-    .bind(image.placeholder.as_ref().map(|p| p.thumbhash.as_str()))
-    .bind(
-        image
-            .placeholder
-            .as_ref()
-            .map(|p| p.dominant_color.as_str()),
-    )
-    .bind(image.expires_at.map(|t| t.timestamp_millis()))
-    .fetch_one(executor)
-    .await?;
+    let row = sqlx::query(INSERT_IMAGE)
+        .bind(image.id.to_string())
+        .bind(image.environment_id.to_string())
+        .bind(image.subject.as_ref().map(Subject::as_str))
+        .bind(image.filename.as_deref())
+        .bind(image.format.extension())
+        .bind(i64::try_from(image.byte_size).unwrap_or(i64::MAX))
+        .bind(i64::from(image.width))
+        .bind(i64::from(image.height))
+        .bind(i64::from(image.frames))
+        .bind(&image.content_hash)
+        .bind(&image.serve_key)
+        .bind(&image.blob_key)
+        .bind(created)
+        .bind(created)
+        .bind(image.placeholder.as_ref().map(|p| p.thumbhash.as_str()))
+        .bind(
+            image
+                .placeholder
+                .as_ref()
+                .map(|p| p.dominant_color.as_str()),
+        )
+        .bind(image.expires_at.map(|t| t.timestamp_millis()))
+        .fetch_one(pool)
+        .await?;
     image_from_row(&row)
 }
