@@ -11,9 +11,8 @@
 //! are on disk before `put` returns; a sync error fails the put) in one of two ways. On
 //! Linux a put writes a staging file and waits for its group (the puts waiting beside it):
 //! a sync of the file system, the renames into place, a second sync (`durable_directory`).
-//! Elsewhere, and
-//! for multipart writes, object_store does it per blob with fsync on: staging file, fsync,
-//! rename, fsync of the directory.
+//! Elsewhere, and for multipart writes, object_store does it per blob with fsync on:
+//! staging file, fsync, rename, fsync of the directory.
 //!
 //! Keys are `{environment}/{image}/{name}`: the environment comes first so a tenant's
 //! bytes can be listed or removed as a whole, and the sweeper can tell from a key alone

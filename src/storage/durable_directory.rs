@@ -167,20 +167,14 @@ fn sync_groups(
         let bytes_synced = counted(sync_file_system(anchor), failed_syncs);
         let renamed: Vec<io::Result<()>> = group
             .iter()
-            .map(|put| match &bytes_synced {
-                Ok(()) => std::fs::rename(&put.staging, &put.path),
-                Err(e) => Err(copied(e)),
+            .map(|put| {
+                copied(&bytes_synced).and_then(|()| std::fs::rename(&put.staging, &put.path))
             })
             .collect();
-        let names_synced = match &bytes_synced {
-            Ok(()) => counted(sync_file_system(anchor), failed_syncs),
-            Err(e) => Err(copied(e)),
-        };
+        let names_synced =
+            copied(&bytes_synced).and_then(|()| counted(sync_file_system(anchor), failed_syncs));
         for (put, renamed) in group.drain(..).zip(renamed) {
-            let answer = renamed.and_then(|()| match &names_synced {
-                Ok(()) => Ok(()),
-                Err(e) => Err(copied(e)),
-            });
+            let answer = renamed.and_then(|()| copied(&names_synced));
             if answer.is_err() {
                 // Gone already if the rename happened; otherwise it would never be used.
                 let _ = std::fs::remove_file(&put.staging);
@@ -191,9 +185,12 @@ fn sync_groups(
     }
 }
 
-/// A sync's error, for each put of its group (io::Error is not Clone).
-fn copied(error: &io::Error) -> io::Error {
-    io::Error::new(error.kind(), error.to_string())
+/// A sync's result, for each put of its group (io::Error is not Clone).
+fn copied(result: &io::Result<()>) -> io::Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
+    }
 }
 
 /// Counts a failed sync before anyone is answered, so that every put in flight sees it.
