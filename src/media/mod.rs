@@ -23,6 +23,7 @@ mod exif;
 mod gif;
 mod jpeg;
 mod source;
+mod thumb_hash;
 mod webp;
 
 #[cfg(test)]

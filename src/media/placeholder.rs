@@ -1,11 +1,11 @@
 //! Placeholders shown while an image loads: a ThumbHash and a dominant colour.
 //!
-//! Both are computed once per upload, so this has to be cheap: the image is
-//! decoded as small as the JPEG decoder allows (1/8 for a photo), oriented,
-//! shrunk to fit 100x100 (ThumbHash's input limit, and plenty for a hash of
-//! about 25 bytes) and hashed. The dominant colour is the hash's own average
-//! colour, which is alpha-weighted, so a logo's transparent background does
-//! not drag it towards black.
+//! Both are computed once per upload, so this has to be cheap: the image is decoded as
+//! small as the JPEG decoder allows (1/8 for a photo, or the pixels of the decode that
+//! proved the upload), oriented, shrunk to fit 32x32 (`HASH_INPUT_SIDE`) and hashed by
+//! our separable encoder (`thumb_hash`). The dominant colour is the hash's own average
+//! colour, which is alpha-weighted, so a logo's transparent background does not drag it
+//! towards black.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +14,7 @@ use super::source::{self, ScaledJpegPixels};
 use super::transform::geometry::layout;
 use super::transform::pixels::{Padding, compose, with_alpha};
 use super::transform::{Fit, OutputFormat, RenderLimits, RenderSpec};
-use super::{ImageFormat, Ingested, MediaError};
+use super::{ImageFormat, Ingested, MediaError, thumb_hash};
 
 /// The largest side of the image that is hashed. ThumbHash accepts up to 100, but it
 /// keeps at most 7 cosine terms per axis, which 32 samples per side already resolve
@@ -75,8 +75,7 @@ fn placeholder_hashing(
     let upright = opened.decode_reusing(layout.reduction(), earlier)?;
     let pixels = with_alpha(compose(&upright, &layout, Padding::Transparent)?);
 
-    let hash =
-        thumbhash::rgba_to_thumb_hash(pixels.width as usize, pixels.height as usize, &pixels.data);
+    let hash = thumb_hash::encode(pixels.width as usize, pixels.height as usize, &pixels.data)?;
     let (r, g, b, _) = thumbhash::thumb_hash_to_average_rgba(&hash)
         .map_err(|()| MediaError::malformed("the image could not be summarised"))?;
     Ok(Placeholder {
