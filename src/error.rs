@@ -91,14 +91,7 @@ impl From<sqlx::Error> for Error {
                 .is_some_and(|code| engine_unavailable_code(&code)),
             _ => false,
         };
-        if unavailable {
-            Error::Unavailable {
-                engine: "catalog",
-                message: error.to_string(),
-            }
-        } else {
-            Error::Catalog(error.to_string())
-        }
+        catalog_error(unavailable, error.to_string())
     }
 }
 
@@ -116,14 +109,19 @@ impl From<rusqlite::Error> for Error {
                     | rusqlite::ErrorCode::DiskFull
             )
         );
-        if unavailable {
-            Error::Unavailable {
-                engine: "catalog",
-                message: error.to_string(),
-            }
-        } else {
-            Error::Catalog(error.to_string())
+        catalog_error(unavailable, error.to_string())
+    }
+}
+
+/// A catalog failure: the engine unable to serve now (503), or a failed statement.
+fn catalog_error(unavailable: bool, message: String) -> Error {
+    if unavailable {
+        Error::Unavailable {
+            engine: "catalog",
+            message,
         }
+    } else {
+        Error::Catalog(message)
     }
 }
 
