@@ -123,10 +123,10 @@ impl Area {
     /// the triangle `cx * ny < nx * (ny - cy)`, in row order of `cy`.
     fn terms(&self, channel: &[f32], nx: usize, ny: usize) -> Terms {
         let Area { w, h } = *self;
-        // The horizontal cosines, one row of `w` per frequency.
-        let cos_x: Vec<f32> = (0..nx)
-            .flat_map(|cx| (0..w).map(move |x| cosine(w, cx, x)))
-            .collect();
+        // The horizontal and vertical cosines, one row of `w` (or `h`) per frequency,
+        // each computed once rather than once per term that uses it.
+        let cos_x = cosines(w, nx);
+        let cos_y = cosines(h, ny);
         // Each pixel row projected onto each horizontal cosine: `rows[y * nx + cx]`.
         let mut rows = Vec::with_capacity(h * nx);
         for line in channel.chunks_exact(w) {
@@ -138,13 +138,13 @@ impl Area {
         let mut dc = 0.0;
         let mut ac = Vec::with_capacity(nx * ny / 2);
         let mut scale = 0.0f32;
-        for cy in 0..ny {
+        for (cy, vertical) in cos_y.chunks_exact(h).enumerate() {
             let mut cx = 0;
             while cx * ny < nx * (ny - cy) {
                 let sum: f32 = rows
                     .chunks_exact(nx)
-                    .enumerate()
-                    .map(|(y, projections)| projections[cx] * cosine(h, cy, y))
+                    .zip(vertical)
+                    .map(|(projections, c)| projections[cx] * c)
                     .sum();
                 let f = sum / (w * h) as f32;
                 if cx > 0 || cy > 0 {
@@ -165,9 +165,12 @@ impl Area {
     }
 }
 
-/// The cosine of frequency `k` at sample `i` of `n`, as the reference computes it.
-fn cosine(n: usize, k: usize, i: usize) -> f32 {
-    (PI / n as f32 * k as f32 * (i as f32 + 0.5)).cos()
+/// The cosines of frequencies `0..frequencies` at each of `n` samples, one row per
+/// frequency, as the reference computes them.
+fn cosines(n: usize, frequencies: usize) -> Vec<f32> {
+    (0..frequencies)
+        .flat_map(|k| (0..n).map(move |i| (PI / n as f32 * k as f32 * (i as f32 + 0.5)).cos()))
+        .collect()
 }
 
 #[cfg(test)]
