@@ -58,8 +58,17 @@ pub fn default_settings(storage: &StorageConfig) -> ServiceSettings {
     }
 }
 
+/// How often the recorder's histogram samples are folded into their buckets.
+const METRICS_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder; installed once, shared by every server in the
 /// process (tests start several).
+///
+/// Its histograms keep every observed value in a list until they are folded into buckets,
+/// which only a scrape of `/metrics` or an upkeep does; a recorder made by
+/// `build_recorder` has no upkeep of its own. Without one, a server nobody scrapes grew by
+/// about 20 bytes per request (11 MB per 570,000 avatar GETs, freed by the next scrape),
+/// so a thread runs it every [`METRICS_UPKEEP_INTERVAL`].
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -75,6 +84,18 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            let upkept = handle.clone();
+            let upkeep = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP_INTERVAL);
+                        upkept.run_upkeep();
+                    }
+                });
+            if let Err(error) = upkeep {
+                tracing::warn!(%error, "no metrics upkeep thread; histograms grow until scraped");
             }
             handle
         })
@@ -176,4 +197,30 @@ pub async fn start(
         stop: Some(stop),
         task,
     })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The recorder comes with the thread that keeps its histograms bounded. A new thread
+    /// names itself once it runs, so its name is looked for for a while.
+    #[test]
+    fn the_metrics_recorder_has_an_upkeep_thread() {
+        let _handle = super::metrics_handle();
+        let thread_names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("/proc/self/task")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_string())
+                .collect()
+        };
+        let mut names = thread_names();
+        for _ in 0..200 {
+            if names.iter().any(|name| name == "metrics-upkeep") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            names = thread_names();
+        }
+        panic!("no metrics-upkeep thread among {names:?}");
+    }
 }
