@@ -264,8 +264,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// mimalloc (Rust's allocations) keeps freed pages for a second before returning them
 /// (`purge_delay`, 1000 ms in v3), so that 16 concurrent 8 MB uploads, each freeing its
 /// buffers while the next allocates, peaked at 240-255 MB of RSS (`bench/run.sh`, scenario
-/// rss); returning them at once gave 115-117 MB. Transparent huge pages are left out at
-/// build time (`no_thp`): with them the same burst peaked at 164 MB.
+/// rss); returning them at once gives 121-128 MB. Transparent huge pages are left out at
+/// build time (`no_thp`): with them and no delay the burst peaked at 164 MB.
 ///
 /// glibc (the C libraries: libwebp, SQLite) raises its mmap threshold each time a large
 /// block is freed, up to 32 MiB, after which multi-megabyte buffers come from its heap
@@ -287,9 +287,9 @@ fn tune_allocators() {
 
 #[cfg(test)]
 mod tests {
-    /// mimalloc v3 is the only option whose default is 1000 at this index (`purge_delay`;
-    /// its neighbours `deprecated_eager_commit_delay` and `use_numa_nodes` default to 1 and
-    /// 0). Run without `MIMALLOC_PURGE_DELAY` in the environment, which would override it.
+    /// At this index mimalloc v3 keeps `purge_delay`, whose default of 1000 ms none of its
+    /// neighbours shares (`deprecated_eager_commit_delay` is 1, `use_numa_nodes` 0). Run
+    /// without `MIMALLOC_PURGE_DELAY` in the environment, which would override it.
     #[test]
     fn purge_delay_index_is_mimallocs_purge_delay() {
         // SAFETY: mi_option_get only reads an option's value.
