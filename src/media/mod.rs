@@ -228,15 +228,7 @@ pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError>
     };
 
     let (width, height) = displayed_dimensions(header.width, header.height, orientation);
-    // A TIFF's pixels have been rotated, so its stored size is now the displayed size.
-    let expected_stored = if format == ImageFormat::Tiff {
-        (width, height)
-    } else {
-        (header.width, header.height)
-    };
-    metadata::verify_dimensions(format, &bytes, expected_stored)?;
-
-    Ok(Ingested {
+    let ingested = Ingested {
         format,
         width,
         height,
@@ -244,7 +236,26 @@ pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError>
         orientation,
         bytes,
         eighth,
-    })
+    };
+    let (stored_size, _) = ingested.stored_geometry();
+    metadata::verify_dimensions(format, &ingested.bytes, stored_size)?;
+    Ok(ingested)
+}
+
+impl Ingested {
+    /// The stored bytes' own pixel size and EXIF orientation. A JPEG, PNG or WebP is
+    /// stored unrotated with the original's orientation kept (a minimal EXIF block), so
+    /// its stored size is the displayed one turned back; a TIFF is re-encoded from pixels
+    /// already turned upright, with no orientation, so its stored size is the displayed
+    /// one.
+    pub(crate) fn stored_geometry(&self) -> ((u32, u32), u8) {
+        if self.format == ImageFormat::Tiff {
+            ((self.width, self.height), 1)
+        } else {
+            let size = displayed_dimensions(self.width, self.height, self.orientation);
+            (size, self.orientation)
+        }
+    }
 }
 
 /// Orientations 5 to 8 include a quarter turn, which swaps the axes.

@@ -33,7 +33,7 @@ pub struct Placeholder {
 
 /// Computes the placeholder of a stored original.
 pub fn placeholder(source: &[u8], source_format: ImageFormat) -> Result<Placeholder, MediaError> {
-    placeholder_hashing(source, source_format, HASH_INPUT_SIDE, None)
+    placeholder_hashing(source, source_format, HASH_INPUT_SIDE)
 }
 
 /// Computes the placeholder of an upload just ingested. A JPEG wide enough to be hashed
@@ -42,12 +42,8 @@ pub fn placeholder(source: &[u8], source_format: ImageFormat) -> Result<Placehol
 /// stored; the result is the same as [`placeholder`] of its bytes.
 pub fn for_upload(ingested: &mut Ingested) -> Result<Placeholder, MediaError> {
     let eighth = ingested.eighth.take();
-    placeholder_hashing(
-        &ingested.bytes,
-        ingested.format,
-        HASH_INPUT_SIDE,
-        eighth.as_ref(),
-    )
+    let opened = source::open_ingested(ingested);
+    hash_opened(&opened, HASH_INPUT_SIDE, eighth.as_ref())
 }
 
 /// The placeholder made from the image shrunk to fit `side` x `side`.
@@ -55,9 +51,17 @@ fn placeholder_hashing(
     source: &[u8],
     source_format: ImageFormat,
     side: u32,
+) -> Result<Placeholder, MediaError> {
+    hash_opened(&source::open(source, source_format)?, side, None)
+}
+
+/// The placeholder of an opened image shrunk to fit `side` x `side`, reusing `earlier`
+/// pixels when they are at the scale needed.
+fn hash_opened(
+    opened: &source::Opened<'_>,
+    side: u32,
     earlier: Option<&ScaledJpegPixels>,
 ) -> Result<Placeholder, MediaError> {
-    let opened = source::open(source, source_format)?;
     let (w, h) = opened.displayed();
     // The rendition machinery already knows how to fit, shrink-on-load and
     // resample; a PNG-like spec keeps alpha and never pads.
@@ -150,8 +154,8 @@ mod tests {
         };
         for name in crate::media::tests_transform::CORPUS_FILES {
             let img = stored(name);
-            let small = placeholder_hashing(&img.bytes, img.format, 32, None).unwrap();
-            let large = placeholder_hashing(&img.bytes, img.format, 100, None).unwrap();
+            let small = placeholder_hashing(&img.bytes, img.format, 32).unwrap();
+            let large = placeholder_hashing(&img.bytes, img.format, 100).unwrap();
             let ((w1, h1, a), (w2, h2, b)) = (painted(&small), painted(&large));
             assert_eq!((w1, h1), (w2, h2), "{name}: the painted size differs");
             let mean = a
