@@ -21,7 +21,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 use jpeg_decoder::{ImageInfo, PixelFormat};
 
 use super::decode::image_error;
-use super::{ImageFormat, Ingested, MediaError, metadata};
+use super::{ImageFormat, Ingested, MediaError, displayed_dimensions, metadata};
 
 /// A cap on decoded pixel memory. Stored originals passed ingest's limits
 /// already; this is the `image` crate's own default, kept as a backstop for
@@ -115,7 +115,6 @@ pub(crate) struct Opened<'a> {
     pub orientation: u8,
 }
 
-/// Reads the size and orientation of `data` without decoding pixels.
 /// An upload just ingested, opened from what ingest learnt of it
 /// ([`Ingested::stored_geometry`]) instead of by parsing its header and EXIF again.
 pub(crate) fn open_ingested(ingested: &Ingested) -> Opened<'_> {
@@ -128,6 +127,7 @@ pub(crate) fn open_ingested(ingested: &Ingested) -> Opened<'_> {
     }
 }
 
+/// Reads the size and orientation of `data` without decoding pixels.
 pub(crate) fn open(data: &[u8], format: ImageFormat) -> Result<Opened<'_>, MediaError> {
     let stored = image_reader(data, format)
         .into_dimensions()
@@ -147,11 +147,7 @@ pub(crate) fn open(data: &[u8], format: ImageFormat) -> Result<Opened<'_>, Media
 impl Opened<'_> {
     /// The size as displayed, after the orientation is applied.
     pub fn displayed(&self) -> (u32, u32) {
-        if (5..=8).contains(&self.orientation) {
-            (self.stored.1, self.stored.0)
-        } else {
-            self.stored
-        }
+        displayed_dimensions(self.stored.0, self.stored.1, self.orientation)
     }
 
     /// Decodes the first frame upright. `reduction` is the output-to-source
