@@ -179,28 +179,42 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
     assert!(served.child.wait().unwrap().success());
 }
 
+/// Three uploads are half sent on three connections (served by whichever of the three
+/// serving threads accepted each) when SIGTERM arrives: the socket stops taking
+/// connections on every thread at once, and each upload still finishes.
 #[tokio::test]
-async fn sigterm_lets_an_upload_in_flight_finish() {
-    let served = serve(&[], "info").await;
+async fn sigterm_closes_the_listener_and_lets_uploads_in_flight_finish() {
+    let served = serve(&["--threads", "3"], "info").await;
     let env = served.first_start["environment"]["id"].as_str().unwrap();
     let token = served.first_start["key"]["token"].as_str().unwrap();
     let body = corpus("photo-2560x1600.jpg");
     let address = served.base.trim_start_matches("http://").to_string();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let head = format!(
         "POST /v1/environments/{env}/images HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body[..body.len() / 2]).await.unwrap();
+        streams.push(stream);
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     sigterm(&served.child);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stream.write_all(&body[body.len() / 2..]).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let late = tokio::net::TcpStream::connect(&address).await;
+    assert!(
+        late.is_err(),
+        "a connection made after SIGTERM was accepted (a thread kept the socket open)"
+    );
+    for mut stream in streams {
+        stream.write_all(&body[body.len() / 2..]).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    }
     let mut child = served.child;
     assert!(child.wait().unwrap().success());
 }
