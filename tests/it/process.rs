@@ -179,9 +179,9 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
     assert!(served.child.wait().unwrap().success());
 }
 
-/// Three uploads are half sent on three connections (served by whichever of the three
-/// serving threads accepted each) when SIGTERM arrives: the socket stops taking
-/// connections on every thread at once, and each upload still finishes.
+/// Three uploads are half sent on three connections (dealt one to each of the three
+/// serving threads, as each has the fewest open connections in turn) when SIGTERM
+/// arrives: the socket stops taking connections, and each thread's upload still finishes.
 #[tokio::test]
 async fn sigterm_closes_the_listener_and_lets_uploads_in_flight_finish() {
     let served = serve(&["--threads", "3"], "info").await;
