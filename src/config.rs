@@ -7,7 +7,6 @@
 //! `key create`, `gc`), and [`ServeArgs`] adds what only a running server needs.
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -69,10 +68,6 @@ pub struct ServeArgs {
     /// Images decoded at once (a bounded blocking pool). Defaults to the number of cores.
     #[arg(long, env = "IMAGESTORE_WORKERS")]
     pub workers: Option<usize>,
-    /// Threads serving connections, each with an event loop of its own (as nginx's
-    /// worker processes). Defaults to the number of cores.
-    #[arg(long, env = "IMAGESTORE_THREADS")]
-    pub threads: Option<usize>,
     /// Uploads allowed to wait for a worker (each waits on disk, not in memory); beyond
     /// it uploads get 503 with Retry-After.
     #[arg(long, env = "IMAGESTORE_QUEUE", default_value_t = 1000)]
@@ -165,7 +160,6 @@ pub struct Config {
     pub media: MediaLimits,
     pub max_output_side: u32,
     pub workers: usize,
-    pub threads: NonZeroUsize,
     pub queue: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
@@ -248,14 +242,11 @@ impl ServeArgs {
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError(format!("{name} must be greater than 0")));
         }
-        let cores = || std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = match self.workers {
             Some(0) => return Err(ConfigError("--workers must be greater than 0".into())),
             Some(n) => n,
-            None => cores(),
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
-        let threads = NonZeroUsize::new(self.threads.unwrap_or_else(cores))
-            .ok_or_else(|| ConfigError("--threads must be greater than 0".into()))?;
         Ok(Config {
             storage,
             listen: self.listen,
@@ -270,7 +261,6 @@ impl ServeArgs {
             },
             max_output_side: self.max_output_side,
             workers,
-            threads,
             queue: self.queue,
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),

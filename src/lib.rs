@@ -183,10 +183,9 @@ pub async fn start(
             _ = stopped => {},
         }
     };
-    let (threads, header_timeout, grace) =
-        (config.threads, config.header_timeout, config.shutdown_grace);
+    let (header_timeout, grace) = (config.header_timeout, config.shutdown_grace);
     let task = tokio::spawn(async move {
-        http::server::serve(listener, threads, router, header_timeout, grace, shutdown).await;
+        http::server::serve(listener, router, header_timeout, grace, shutdown).await;
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }
