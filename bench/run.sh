@@ -56,89 +56,18 @@ COMMAND="ROUNDS=$ROUNDS DURATION=$DURATION COLD_ROUNDS=$COLD_ROUNDS bench/run.sh
 [ "$ONLY" = "get meta upload rss cold catalog" ] || COMMAND="ONLY=\"$ONLY\" $COMMAND"
 
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
-log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=bench/run.sh
+# shellcheck source=bench/harness.sh
+. bench/harness.sh
 
 # --- tools ----------------------------------------------------------------------------
-# The references come from Debian packages, installed on first use.
-missing=()
-need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
-need curl curl
-need jq jq
-need wrk wrk
-need nginx nginx
-need vipsthumbnail libvips-tools
-need python3 python3
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing curl:curl jq:jq wrk:wrk nginx:nginx vipsthumbnail:libvips-tools python3:python3
 nginx -V 2>&1 | grep -q http_dav_module || die "this nginx has no WebDAV module (needed for the PUT reference)"
+[ -z "${BIN:-}" ] || [ "$RECORD" = 0 ] ||
+  die "BIN= measures a build that may not be this commit's: use it with RECORD=0"
+take_binary
+make_work_dir
 
-if [ -n "${BIN:-}" ]; then
-  [ "$RECORD" = 0 ] || die "BIN= measures a build that may not be this commit's: use it with RECORD=0"
-  [ -x "$BIN" ] || die "BIN=$BIN is not an executable"
-  BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
-else
-  log "building the release binary"
-  nice -n 10 cargo build --release --locked --quiet
-  BIN="$PWD/target/release/imagestore"
-fi
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/imagestore-bench.XXXXXX")"
-declare -A PID=() PORT=()
-cleanup() {
-  for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
-  for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
-  if [ -f "$WORK/nginx/nginx.pid" ]; then
-    kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true
-  fi
-  if [ "$KEEP" = 1 ]; then log "work directory kept: $WORK"; return; fi
-  # The upload scenarios leave hundreds of thousands of small files (nginx PUTs a new
-  # one per request, as imagestore writes a new blob). Once written back, each unlink
-  # waits on the disk (here a VM disk mounted with `discard`): a plain `rm -rf` took
-  # 12 minutes, while unlinks issued in parallel overlap those waits (about 25× faster).
-  log "removing the work directory"
-  find "$WORK" -type f -print0 | xargs -0 -r -n 500 -P 16 rm -f
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# --- imagestore -----------------------------------------------------------------------
-# start_server NAME: serves $WORK/NAME/data on a fresh port, on the embedded default with
-# every other setting at its default (logging each response at INFO to a file, as a
-# deployment would). The first start's credentials are kept in $WORK/NAME/first-start.json.
-start_server() {
-  local name="$1" dir="$WORK/$1"
-  mkdir -p "$dir"
-  PORT[$name]="$(free_port)"
-  "$BIN" serve --data-dir "$dir/data" --listen "127.0.0.1:${PORT[$name]}" \
-    >>"$dir/stdout.json" 2>>"$dir/server.log" &
-  PID[$name]=$!
-  for _ in $(seq 300); do
-    curl -fs "http://127.0.0.1:${PORT[$name]}/healthz" >/dev/null && break
-    kill -0 "${PID[$name]}" 2>/dev/null || die "imagestore ($name) exited; see $dir/server.log"
-    sleep 0.1
-  done
-  [ -s "$dir/first-start.json" ] || head -n1 "$dir/stdout.json" >"$dir/first-start.json"
-}
-stop_server() {
-  kill "${PID[$1]}" && wait "${PID[$1]}" 2>/dev/null || true
-  unset "PID[$1]"
-}
-base() { echo "http://127.0.0.1:${PORT[$1]}"; }
-token() { jq -r .key.token "$WORK/$1/first-start.json"; }
-env_id() { jq -r .environment.id "$WORK/$1/first-start.json"; }
-# upload NAME FILE: the 201 JSON of a raw upload.
-upload() {
-  curl -fsS "$(base "$1")/v1/environments/$(env_id "$1")/images" \
-    -H "Authorization: Bearer $(token "$1")" -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$2"
-}
 kb() { awk -v b="$(stat -c %s "$1")" 'BEGIN {printf "%.1f KB", b / 1000}'; }
 vm() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; } # kB
 
@@ -199,17 +128,6 @@ scenario() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$SCENARIOS"; }
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
 note() { echo "- $*" >>"$NOTES"; log "note: $*"; }
 
-# wrk_run URL CONNECTIONS SECONDS [VAR=value…]: one wrk run, its RESULT line on stdout.
-# Two client threads, as there are two cores: wrk shares the machine with the server,
-# equally for both sides.
-wrk_run() {
-  local url="$1" conns="$2" secs="$3"; shift 3
-  local out
-  out="$(env WRK_RUN="$(now_ns)" "$@" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s bench/wrk.lua "$url" | grep '^RESULT' || true)"
-  [ -n "$out" ] || die "wrk gave no result for $url"
-  echo "$out"
-}
-field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 errors() {
   local e=0 k
   for k in err_status err_connect err_read err_write err_timeout; do e=$((e + $(field "$k" "$1"))); done
@@ -248,7 +166,6 @@ pair() {
     measure "$key" B "$r" "$what" "$B_URL" "$conns" "${B_ENV[@]}"
   done
 }
-now_ns() { date +%s%N; }
 ms_since() { echo $(( ($(now_ns) - $1) / 1000 )) | awk '{printf "%.3f", $1 / 1000}'; }
 
 # --- the main server and its images ---------------------------------------------------
