@@ -32,7 +32,7 @@ take_binary() {
   else
     log "building the release binary"
     nice -n 10 cargo build --release --locked --quiet
-    BIN="$PWD/target/release/imagestore"
+    BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/imagestore"
   fi
 }
 
