@@ -48,7 +48,10 @@ COMPONENTS = [
     ("blob store: reads, cache", r"storage::blobs|storage::memo|file_backed|object_store::|quick_cache"),
     ("auth (key check, HMAC)", r"imagestore::auth|(?<!\w)hmac::|(?<!\w)sha2::|subtle::|principal::"),
     ("metadata JSON (serde)", r"serde_json|rendered_views|native::.*view"),
-    ("logging", r"imagestore::logging"),
+    # Not the task-local scope that request_context runs every request in
+    # (`scope_inner<imagestore::logging::line::RequestLabel, …>`): that frame holds the
+    # whole request.
+    ("logging", r"^(<|drop_in_place<|\{closure#0\}<)?imagestore::logging::"),
     ("metrics", r"(?<!\w)metrics::|metrics_exporter|metrics_util"),
 ]
 GENERIC = [

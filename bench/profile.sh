@@ -34,6 +34,11 @@ esac
 install_missing curl:curl jq:jq wrk:wrk perf:linux-perf python3:python3
 take_binary
 make_work_dir
+# perf's data file goes to memory, not beside the blob store: the store's syncfs would
+# write it back with every group, and its writes would queue behind the blob writes in
+# the file system's journal, inflating exactly the costs being measured.
+PERF_DATA="$(mktemp /dev/shm/imagestore-perf.XXXXXX)"
+trap 'rm -f "$PERF_DATA"; cleanup' EXIT
 
 start_server main
 AUTH="Authorization: Bearer $(token main)"
@@ -77,11 +82,12 @@ sync
 wrk_run "$URL" "$CONNS" $((DURATION + 2)) "${LOAD[@]}" >"$WORK/profiled.result" &
 load=$!
 sleep 1
-perf record -q -F "$FREQ" -g --call-graph dwarf,16384 -p "$SERVER" -o "$WORK/perf.data" \
+perf record -q -F "$FREQ" -g --call-graph dwarf,16384 -p "$SERVER" -o "$PERF_DATA" \
   -- sleep "$DURATION" 2>"$WORK/perf.log" || die "perf record failed; see $WORK/perf.log"
 wait "$load"
 log "unwinding the stacks"
-perf script -i "$WORK/perf.data" -F comm,tid,period,ip,sym,dso 2>/dev/null >"$WORK/stacks.txt"
+perf script -i "$PERF_DATA" -F comm,tid,period,ip,sym,dso 2>/dev/null >"$WORK/stacks.txt"
+rm -f "$PERF_DATA"
 
 echo
 echo "## Profile of '$SCENARIO' — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
