@@ -6,7 +6,8 @@
 # stretch of a shared machine lands on both sides and cancels in the ratio), prints a table
 # of absolute figures and ratios against the goals, appends it to bench/RESULTS.md (date,
 # machine, commit) and redraws bench/results.svg, the chart that shows a regression at a
-# glance.
+# glance. What it shares with bench/profile.sh (tools, servers, wrk runs) is in
+# bench/harness.sh.
 #
 #   bench/run.sh                         all scenarios, about 7 minutes on 2 cores
 #   ROUNDS=5 DURATION=10 bench/run.sh    steadier figures, longer run
