@@ -9,6 +9,10 @@
 log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
 now_ns() { date +%s%N; }
+# machine: what a recorded figure was measured on (cores, processor, memory, kernel).
+machine() {
+  echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB, Linux $(uname -r)"
+}
 
 # install_missing COMMAND:PACKAGE…: installs the Debian package of every command that is
 # not on the PATH (the references and tools come from Debian, installed on first use).

@@ -92,7 +92,7 @@ rm -f "$PERF_DATA"
 echo
 echo "## Profile of '$SCENARIO' — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 echo
-echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)). Command: \`DURATION=$DURATION bench/profile.sh $SCENARIO\` ($CONNS connections)."
+echo "Machine: $(machine). Command: \`DURATION=$DURATION bench/profile.sh $SCENARIO\` ($CONNS connections)."
 echo "Without the profiler: $(field rps "$out") req/s, p99 $(field p99_us "$out") µs, server CPU $cpu_us µs per request."
 echo "Under the profiler: $(field rps "$(cat "$WORK/profiled.result")") req/s (DWARF unwinding slows the server; shares, not speeds, are read from it)."
 echo

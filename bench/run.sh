@@ -394,7 +394,7 @@ if [ "$RECORD" = 1 ]; then
     echo
     echo "## Benchmark suite — $DATE, commit $COMMIT"
     echo
-    echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB, Linux $(uname -r); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Machine: $(machine); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Command: \`$COMMAND\`. Load scenarios: $ROUNDS alternating A/B rounds of ${DURATION} s each (wrk, 2 threads) after a 1 s warm-up per side; cold renditions: $COLD_ROUNDS alternating rounds."
     echo "A is imagestore on its embedded default (SQLite + local files, defaults otherwise); B is the reference. A/B is the median of the per-round ratios, with their range."
     echo "Latency ratios below 1 and throughput ratios above 1 favour imagestore. The cold-rendition reference is libvips' CLI, process start included; the \"libvips work\" rows subtract the CLI's start-up (the \"libvips CLI start-up\" row), measured on an 8×8 image each round."
