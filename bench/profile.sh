@@ -22,7 +22,7 @@ SCENARIO="${1:-upload}"
 DURATION="${DURATION:-8}"
 FREQ="${FREQ:-999}"
 KEEP="${KEEP:-0}"
-CORPUS="$(cd ../shared/corpus && pwd)"
+CORPUS="$(cd tests/corpus && pwd)"
 BENCH_NAME=bench/profile.sh
 # shellcheck source=bench/harness.sh
 . bench/harness.sh

@@ -52,7 +52,7 @@ CATALOG_BASE="${CATALOG_BASE:-10000}"
 ONLY="${ONLY:-get meta upload rss cold catalog}"
 RECORD="${RECORD:-1}"
 KEEP="${KEEP:-0}"
-CORPUS="$(cd ../shared/corpus && pwd)"
+CORPUS="$(cd tests/corpus && pwd)"
 COMMAND="ROUNDS=$ROUNDS DURATION=$DURATION COLD_ROUNDS=$COLD_ROUNDS bench/run.sh"
 [ "$ONLY" = "get meta upload rss cold catalog" ] || COMMAND="ONLY=\"$ONLY\" $COMMAND"
 

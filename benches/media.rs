@@ -25,7 +25,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use imagestore::media::transform::{self, OutputFormat, RenderLimits, RenderSpec};
 use imagestore::media::{self, ImageFormat, MediaLimits, metadata, placeholder, sniff};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/");
 
 fn corpus(name: &str) -> Bytes {
     let path = format!("{CORPUS}{name}");

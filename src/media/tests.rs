@@ -1,8 +1,7 @@
-//! End-to-end tests of [`ingest`] against the shared corpus and crafted files.
+//! End-to-end tests of [`ingest`] against the image corpus and crafted files.
 //!
-//! The corpus lives in `shared/corpus`, a sibling of the crate directory both
-//! in the scratch crate and in the real project, so the same path works in
-//! both. Crafted files cover what the corpus cannot: decompression bombs,
+//! The corpus is carried in the repository (`tests/corpus/`), so a plain clone tests
+//! itself. Crafted files cover what the corpus cannot: decompression bombs,
 //! script-carrying comments and secrets in text chunks.
 
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use img_parts::jpeg::Jpeg;
 
 use super::*;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/");
 
 pub(super) fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(format!("{CORPUS}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))

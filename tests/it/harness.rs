@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::backends::TestStorage;
 
-pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/");
+pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/");
 
 /// An HTTP client. TLS in this build has no bundled crypto provider (object_store's S3
 /// client shares reqwest with the tests), so ring is installed first.
