@@ -6,7 +6,7 @@
 //! A view is a pure function of catalog rows (the image, its environment's presets) and
 //! of the public URL, so it is exactly as fresh as the catalog generation it was built
 //! under. That generation comes from the same witness the catalog's own memo uses (on
-//! SQLite, the WAL-index header, which any commit by any process changes). It is taken
+//! SQLite, `PRAGMA data_version`, which any commit by any process changes). It is taken
 //! *before* the rows are read, so a view built from rows older than some commit is kept
 //! under a generation the next lookup has already left. Where the catalog has no
 //! generation (PostgreSQL), nothing is remembered.

@@ -1,11 +1,11 @@
 //! Values kept with the catalog generation they were read in, and answered only while
 //! the catalog is still in that generation.
 //!
-//! The generation is the catalog's witness of "nothing committed since" (on SQLite, the
-//! WAL-index header; see `catalog::stamped`). The caller takes it *before* it reads what
+//! The generation is the catalog's witness of "nothing committed since" (on SQLite, its
+//! `PRAGMA data_version`; see `catalog::stamped`). The caller takes it *before* it reads what
 //! it will keep, so a value read after a commit it does not show is kept only under a
 //! generation that the next lookup has already left. A generation of `None` means the
-//! catalog has no witness (PostgreSQL, or a replaced `-shm` file): then nothing is kept
+//! catalog has no witness (PostgreSQL, or SQLite failing to answer): then nothing is kept
 //! and nothing is answered.
 //!
 //! Two users: the catalog's remembered rows, and the HTTP layer's serialized metadata

@@ -73,7 +73,7 @@ pub fn wait_for_port(listen: &str) {
     panic!("nothing listens on {listen}");
 }
 
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: sending a signal to a child process we own.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);

@@ -94,7 +94,6 @@ mod jobs;
 mod presets;
 #[cfg(test)]
 mod seeded;
-mod shm_header;
 mod stamped;
 
 use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};

@@ -1,145 +1,104 @@
 //! Image rows and presets remembered on SQLite, and still exact across processes.
 //!
 //! Serving a small image is one primary-key read of its row, and under load that read
-//! (a WAL read transaction: two `fcntl` lock calls, a global mutex, the b-tree probe, the
-//! row decode) was a fifth of the server's CPU. Caching the row is only safe if a change
-//! made by *any* connection is noticed before the next read, because other instances and
+//! (a WAL read transaction, the b-tree probe, the row decode, sqlx's hand-off) was a
+//! large part of the server's CPU. Caching the row is only safe if a change made by
+//! *any* connection is noticed before the next read, because other instances and
 //! processes (`imagestore key create`, a second `serve` on the same file) write the same
 //! file, and a delete must take effect at once.
 //!
-//! SQLite itself answers that question cheaply: every commit in WAL mode rewrites the
-//! WAL-index header at the start of the `-shm` file (its frame count, change counter,
-//! salts and checksums) before the commit returns, and every reader decides from that
-//! header whether its page cache is still good. The layout is part of SQLite's documented
-//! file format (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header"). So each
-//! lookup reads those 48 bytes, from a shared mapping of the file as SQLite does (see
-//! [`super::shm_header`]), with no system call; while they are unchanged, nothing was
-//! committed and a remembered value is still the row. When they change, the generation
-//! moves on and everything remembered before is ignored.
+//! SQLite answers that question through a documented interface: `PRAGMA data_version`
+//! (<https://www.sqlite.org/pragma.html#pragma_data_version>) returns a number that
+//! changes whenever another connection, in this process or any other, has committed
+//! since the same connection last asked. The stamp keeps one read-only connection that
+//! never writes, so every commit is "another connection's" to it. Each lookup asks it
+//! once (a read transaction that reads the WAL-index header through SQLite's own mapping
+//! and locks, no b-tree page); while the answer is unchanged, nothing was committed and
+//! a remembered value is still the row. When it changes, the generation moves on and
+//! everything remembered before is ignored.
 //!
-//! The order makes races harmless: the header is read *before* the row, and a value is
+//! An earlier version read the WAL-index header from its own mapping of the `-shm` file.
+//! Opening and closing a descriptor of that file dropped the POSIX locks SQLite held on
+//! it in this process, so a second process (`imagestore key create`) could take itself
+//! for the first, truncate the file, and kill the server with `SIGBUS`. Nothing here
+//! touches SQLite's files except through SQLite.
+//!
+//! The order makes races harmless: the version is read *before* the row, and a value is
 //! kept under the generation of that earlier read, so a row read after a commit it does
 //! not show is kept only under a generation the next lookup has already left.
 //!
-//! The `-shm` file must stay the one SQLite uses. SQLite removes or truncates it only
-//! when no connection has the database open, so the stamp holds a read-only connection
-//! open for its whole life; as a second guard, the file's identity is compared with the
-//! path's every second, and a replaced file turns the caching off for good.
-//!
 //! PostgreSQL has no such cheap witness; there these reads stay uncached.
 
-use std::fs::File;
 use std::hash::Hash;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::shm_header::{HEADER, ShmHeader};
 use crate::domain::{Image, Preset};
 use crate::storage::generational::Generational;
 
-/// `iVersion`, the first field of the header, for every WAL-index since SQLite 3.7.0.
-const WAL_INDEX_VERSION: u32 = 3_007_000;
-/// How often the `-shm` file's identity is checked against its path.
-const IDENTITY_CHECK: Duration = Duration::from_secs(1);
-
 /// Witness of "nothing committed since": the generation of a SQLite WAL database.
 pub(super) struct WalStamp {
-    /// The WAL-index header: two copies of 48 bytes; the first is written last.
-    shm: ShmHeader,
-    shm_path: PathBuf,
-    identity: (u64, u64),
+    /// In a mutex because a connection may not be shared between threads.
     state: Mutex<StampState>,
-    /// Keeps the database open, so that SQLite keeps this `-shm` file (see above); in a
-    /// mutex only because a connection may not be shared between threads.
-    _open: Mutex<rusqlite::Connection>,
 }
 
 struct StampState {
-    header: [u8; HEADER],
+    /// Read-only and never used for anything but `PRAGMA data_version`.
+    connection: rusqlite::Connection,
+    data_version: i64,
     generation: u64,
-    checked_at: Instant,
-    /// False once the `-shm` file was found replaced: from then on nothing is cached.
-    trusted: bool,
 }
 
 impl WalStamp {
     /// The stamp of the WAL-mode database at `path`; None when it is not in WAL mode or
-    /// its WAL-index does not look like one (then nothing is cached).
+    /// cannot be opened (then nothing is cached).
     pub fn open(path: &Path) -> Option<WalStamp> {
         let flags =
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = rusqlite::Connection::open_with_flags(path, flags).ok()?;
-        // Reading the mode opens the WAL and its index, which must exist for a header.
+        // Outside WAL mode a reader would block writers for the duration of its read
+        // transaction; the catalog always opens in WAL mode, so this is a guard only.
         let mode: String = connection
             .query_row("PRAGMA journal_mode", [], |row| row.get(0))
             .ok()?;
         if !mode.eq_ignore_ascii_case("wal") {
             return None;
         }
-        let mut shm_path = path.as_os_str().to_owned();
-        shm_path.push("-shm");
-        let shm_path = PathBuf::from(shm_path);
-        let file = File::open(&shm_path).ok()?;
-        let identity = identity(&file.metadata().ok()?);
-        let shm = ShmHeader::map(&file)?;
-        let header = shm.read();
-        let version = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]);
-        if version != WAL_INDEX_VERSION {
-            tracing::warn!(
-                version,
-                "unknown SQLite WAL-index version; rows are not cached"
-            );
-            return None;
-        }
+        let data_version = data_version(&connection).ok()?;
         Some(WalStamp {
-            shm,
-            shm_path,
-            identity,
             state: Mutex::new(StampState {
-                header,
+                connection,
+                data_version,
                 generation: 0,
-                checked_at: Instant::now(),
-                trusted: true,
             }),
-            _open: Mutex::new(connection),
         })
     }
 
     /// The current generation: it changes whenever any connection has committed since
-    /// the last call. None when the header cannot be trusted (then nothing is cached).
-    ///
-    /// The header is read outside the lock. A thread gets a generation only when the
-    /// header it read is the one recorded for that generation, so a slow reader holding
-    /// an older header moves the generation on rather than joining a newer one.
+    /// the last call. None when SQLite could not answer (then nothing is cached).
     pub fn generation(&self) -> Option<u64> {
-        let header = self.shm.read();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.trusted && state.checked_at.elapsed() >= IDENTITY_CHECK {
-            state.checked_at = Instant::now();
-            let live = std::fs::metadata(&self.shm_path).map(|m| identity(&m));
-            if live.ok() != Some(self.identity) {
-                tracing::error!(path = %self.shm_path.display(),
-                    "the SQLite -shm file was replaced; catalog rows are no longer cached");
-                state.trusted = false;
+        let now = match data_version(&state.connection) {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(%error, "PRAGMA data_version failed; this lookup is not cached");
+                return None;
             }
-        }
-        if !state.trusted {
-            return None;
-        }
-        if header != state.header {
-            state.header = header;
+        };
+        if now != state.data_version {
+            state.data_version = now;
             state.generation += 1;
         }
         Some(state.generation)
     }
 }
 
-fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
-    (metadata.dev(), metadata.ino())
+fn data_version(connection: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |row| row.get(0))
 }
 
 /// How many image rows and environments' presets are remembered at most.
@@ -176,8 +135,8 @@ pub(super) struct Stamped<K, V> {
 }
 
 /// The outcome of a lookup: the remembered value, or the generation to read under
-/// (`None`: nothing may be kept, because the catalog is not remembered or its `-shm`
-/// file was found replaced).
+/// (`None`: nothing may be kept, because the catalog is not remembered or SQLite could
+/// not tell its data version).
 pub(super) enum Lookup<V> {
     Hit(V),
     Miss(Option<u64>),
