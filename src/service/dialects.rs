@@ -271,14 +271,19 @@ impl Service {
         }
         let mut names = std::collections::HashSet::new();
         for target in &targets {
+            // A URL on the wire is printable ASCII (anything else is percent-encoded), so
+            // that is all an href may hold: no controls, spaces, bidi overrides, or the
+            // line separators U+2028/2029 that end a JavaScript string literal.
             let href_ok = (target.href.starts_with("https://")
                 || target.href.starts_with("http://"))
                 && target.href.len() <= 2048
-                && !target.href.chars().any(char::is_control);
+                && target.href.bytes().all(|b| b.is_ascii_graphic());
             if !href_ok {
                 return Err(Error::InvalidInput {
                     target: "href",
-                    message: "each href must be an http(s) URL".into(),
+                    message: "each href must be an http(s) URL of printable ASCII characters \
+                              (percent-encode anything else), at most 2048 bytes"
+                        .into(),
                 });
             }
             if !names.insert(target.name.clone()) {
@@ -305,12 +310,17 @@ impl Service {
         environment_id: Uuid,
         id: Uuid,
     ) -> Result<AnyImage> {
+        // The access check comes first and on its own: the fallback below must never be
+        // reached by a principal that `image` refused (another environment's key answers
+        // NotFound too, and must not go on to find an external image there).
+        principal.require(environment_id, Scope::ImagesRead)?;
         match self.image(principal, environment_id, id).await {
-            Err(Error::NotFound(_)) => match self.catalog.external_image(environment_id, id).await?
-            {
-                Some(external) => Ok(AnyImage::External(external)),
-                None => Err(Error::NotFound("image")),
-            },
+            Err(Error::NotFound("image")) => {
+                match self.catalog.external_image(environment_id, id).await? {
+                    Some(external) => Ok(AnyImage::External(external)),
+                    None => Err(Error::NotFound("image")),
+                }
+            }
             other => other.map(|described| AnyImage::Stored(Box::new(described))),
         }
     }
