@@ -93,6 +93,31 @@ pub struct ServeArgs {
         default_value_t = 120
     )]
     pub request_timeout_secs: u64,
+    /// Bytes per second a request body must average once its grace is over (see
+    /// `--min-body-rate-grace`); a slower body is cut off with 400. 0 turns it off.
+    #[arg(
+        long = "min-body-rate",
+        env = "IMAGESTORE_MIN_BODY_RATE",
+        default_value_t = 500
+    )]
+    pub min_body_rate: u64,
+    /// Seconds a request body may take before `--min-body-rate` applies.
+    #[arg(
+        long = "min-body-rate-grace",
+        env = "IMAGESTORE_MIN_BODY_RATE_GRACE",
+        default_value_t = 20
+    )]
+    pub min_body_rate_grace_secs: u64,
+    /// Failed authentications one client address may make per minute (bursts of as many
+    /// allowed); beyond it, requests from that address that carry a credential get 429
+    /// with Retry-After, unchecked. 0 turns it off (behind a proxy that hides client
+    /// addresses, every client shares one).
+    #[arg(
+        long = "auth-failures-per-minute",
+        env = "IMAGESTORE_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub auth_failures_per_minute: u32,
     /// Seconds an unclaimed dropbox upload is kept.
     #[arg(
         long = "dropbox-ttl",
@@ -164,6 +189,9 @@ pub struct Config {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub request_timeout: Duration,
+    pub min_body_rate: u64,
+    pub min_body_rate_grace: Duration,
+    pub auth_failures_per_minute: u32,
     pub dropbox_ttl: Duration,
     pub session_ttl: Duration,
     pub orphan_grace: Duration,
@@ -265,6 +293,9 @@ impl ServeArgs {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            min_body_rate: self.min_body_rate,
+            min_body_rate_grace: Duration::from_secs(self.min_body_rate_grace_secs),
+            auth_failures_per_minute: self.auth_failures_per_minute,
             dropbox_ttl: Duration::from_secs(self.dropbox_ttl_secs),
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             orphan_grace: Duration::from_secs(self.orphan_grace_secs),

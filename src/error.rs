@@ -45,6 +45,12 @@ pub enum Error {
     /// The client stopped sending, or the body could not be read.
     #[error("{0}")]
     BodyIncomplete(String),
+    /// The client's address failed authentication too often; it must wait before its
+    /// credentials are looked at again.
+    #[error(
+        "too many failed authentication attempts from this address; retry after {retry_after_secs} seconds"
+    )]
+    Throttled { retry_after_secs: u64 },
     /// Too much work is queued; the client should come back later.
     #[error("the server is busy; retry after {retry_after_secs} seconds")]
     Overloaded { retry_after_secs: u64 },
@@ -164,6 +170,7 @@ impl Error {
             Error::MalformedImage(_) => "malformed_image",
             Error::ImageLimit { limit, .. } => limit,
             Error::BodyIncomplete(_) => "body_incomplete",
+            Error::Throttled { .. } => "throttled",
             Error::Overloaded { .. } => "overloaded",
             Error::Unavailable { .. } => "unavailable",
             Error::Catalog(_) => "catalog",

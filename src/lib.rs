@@ -127,7 +127,7 @@ impl Running {
     }
 }
 
-/// Opens storage, bootstraps an empty catalog, binds, and serves until `signal` fires or
+/// Opens storage, binds, bootstraps an empty catalog, and serves until `signal` fires or
 /// [`Running::shutdown`] is called.
 pub async fn start(
     config: Config,
@@ -148,10 +148,12 @@ pub async fn start(
         memory_cache_bytes: config.memory_cache_bytes,
     };
     let service = open_service(&config.storage, settings).await?;
-    let bootstrap = service.bootstrap().await?;
+    // Bound before the first start's admin key is made: a start that cannot listen (a
+    // busy port) must not make a key that nobody sees, and leave the next start none.
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bootstrap = service.bootstrap().await?;
     let local_addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("cannot read the listening address: {e}")))?;
@@ -167,10 +169,15 @@ pub async fn start(
         views: Arc::new(http::rendered_views::RenderedViews::new(
             http::rendered_views::REMEMBERED_VIEWS,
         )),
+        auth_throttle: http::AuthThrottle::new(config.auth_failures_per_minute),
     };
     let timeouts = http::Timeouts {
         request: config.request_timeout,
         body_idle: config.body_timeout,
+        body_rate: http::MinRate {
+            grace: config.min_body_rate_grace,
+            bytes_per_sec: config.min_body_rate,
+        },
     };
     let router = http::router(state, timeouts);
     let sweeper = config

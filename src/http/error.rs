@@ -29,7 +29,7 @@ pub struct Classified {
     pub code: &'static str,
     /// PingOne's detail code, and the field it is about, when there is one.
     pub detail: Option<(&'static str, &'static str)>,
-    /// Seconds for `Retry-After`, on 503.
+    /// Seconds for `Retry-After`, on 429 and 503.
     pub retry_after: Option<u64>,
 }
 
@@ -83,6 +83,12 @@ pub fn classify(error: &Error) -> Classified {
             "INVALID_REQUEST",
             Some(("INVALID_VALUE", "body")),
             None,
+        ),
+        Error::Throttled { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "REQUEST_LIMITED",
+            None,
+            Some(*retry_after_secs),
         ),
         Error::Overloaded { retry_after_secs } => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -4,7 +4,10 @@
 //! module knows axum; handlers parse, call the service, and render.
 
 pub mod akana;
+pub mod auth_throttle;
+mod body_rate;
 pub mod content;
+pub mod environments;
 pub mod error;
 pub mod native;
 pub mod native_json;
@@ -45,6 +48,8 @@ use utoipa_axum::routes;
 
 use crate::error::Error;
 use crate::service::Service;
+pub use auth_throttle::AuthThrottle;
+pub use body_rate::MinRate;
 use error::NativeError;
 use rendered_views::RenderedViews;
 use request_context::RequestContextLayer;
@@ -61,6 +66,8 @@ pub struct AppState {
     pub openapi: Arc<OnceLock<String>>,
     /// Metadata answers remembered per catalog generation.
     pub views: Arc<RenderedViews>,
+    /// Failed authentications per client address.
+    pub auth_throttle: Arc<auth_throttle::AuthThrottle>,
 }
 
 /// Timeouts applied by the router's layers.
@@ -68,6 +75,7 @@ pub struct AppState {
 pub struct Timeouts {
     pub request: Duration,
     pub body_idle: Duration,
+    pub body_rate: body_rate::MinRate,
 }
 
 #[derive(OpenApi)]
@@ -75,7 +83,8 @@ pub struct Timeouts {
     info(title = "imagestore", description = "A self-hostable image service: validated, \
         metadata-stripped, durably stored images served fast and safely."),
     modifiers(&SecuritySchemes),
-    tags((name = "images", description = "The native, PingOne-shaped images API"),
+    tags((name = "environments", description = "The environment a key belongs to"),
+        (name = "images", description = "The native, PingOne-shaped images API"),
         (name = "renditions", description = "Presets, signed rendition URLs and their secrets"),
         (name = "content", description = "Image bytes and renditions at their public hrefs"),
         (name = "sessions", description = "Browser sessions with CSRF protection"),
@@ -118,6 +127,7 @@ pub fn router(
 + Sync
 + 'static {
     let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(environments::get_environment))
         .routes(routes!(native::upload_image, native::list_images))
         .routes(routes!(native::get_image, native::delete_image))
         .routes(routes!(sessions::create_session))
@@ -166,7 +176,7 @@ pub fn router(
             timeouts.request,
         ))
         .layer(request_metrics::RecordLayer)
-        .with_state(state);
+        .with_state(state.clone());
     ServiceBuilder::new()
         .layer(RequestContextLayer)
         .layer(CatchPanicLayer::custom(panic_response))
@@ -175,7 +185,31 @@ pub fn router(
             header::COOKIE,
         ]))
         .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
+        .layer(body_rate::MinRateLayer(timeouts.body_rate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth_throttle.clone(),
+            auth_throttle::throttle,
+        ))
         .service(routed)
+}
+
+/// An error answered outside any handler (by a layer), in the shape of the dialect the
+/// request's path belongs to.
+fn error_in_dialect(
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    error: Error,
+) -> Response {
+    let path = uri.path();
+    if path.starts_with("/a/api/") {
+        questionpro::QuestionProError::at(uri, error).into_response()
+    } else if path.starts_with("/api/v1/Person/") {
+        superoffice::SuperOfficeError::new(error, headers).into_response()
+    } else if path.starts_with("/api/dropbox/") {
+        akana::AkanaError::from(error).into_response()
+    } else {
+        NativeError(error).into_response()
+    }
 }
 
 async fn not_found() -> NativeError {

@@ -157,7 +157,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// An id in a path that is not a UUID names nothing that exists.
-fn parse_id(text: &str, what: &'static str) -> Result<Uuid, Error> {
+pub(super) fn parse_id(text: &str, what: &'static str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|_| Error::NotFound(what))
 }
 

@@ -28,7 +28,7 @@ pub struct QuestionProError {
 }
 
 impl QuestionProError {
-    fn at(uri: &Uri, error: Error) -> QuestionProError {
+    pub(super) fn at(uri: &Uri, error: Error) -> QuestionProError {
         QuestionProError {
             error,
             resource: uri.path().to_string(),
@@ -45,6 +45,7 @@ impl IntoResponse for QuestionProError {
             401 => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "1010"),
             403 => (StatusCode::FORBIDDEN, "FORBIDDEN", "1013"),
             404 => (StatusCode::NOT_FOUND, "NOT_FOUND", "1040"),
+            429 => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "1029"),
             503 => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",

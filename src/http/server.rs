@@ -10,7 +10,7 @@ use std::convert::Infallible;
 
 use axum::BoxError;
 use axum::body::{Bytes, HttpBody};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 #[cfg(target_os = "linux")]
 use super::served_stream::ServedStream;
@@ -50,8 +51,8 @@ pub async fn serve<S, B>(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 tracing::warn!(%error, "accept failed");
@@ -62,7 +63,14 @@ pub async fn serve<S, B>(
         let _ = stream.set_nodelay(true);
         #[cfg(target_os = "linux")]
         let stream = ServedStream::new(stream);
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address rides on each request, for the layers that count per
+        // client (`auth_throttle`).
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

@@ -37,6 +37,16 @@ pub struct SuperOfficeError {
     xml: bool,
 }
 
+impl SuperOfficeError {
+    /// The error in the form the request's `Accept` asks for.
+    pub(super) fn new(error: Error, headers: &HeaderMap) -> SuperOfficeError {
+        SuperOfficeError {
+            error,
+            xml: wants_xml(headers),
+        }
+    }
+}
+
 impl IntoResponse for SuperOfficeError {
     fn into_response(self) -> Response {
         let classified = classify(&self.error);

@@ -123,11 +123,10 @@ async fn read_multipart(
             || field.content_type().is_some_and(|m| m.type_() != "text");
         if is_file {
             let filename = field.file_name().and_then(sanitize_filename);
-            let body = field.map_err(multipart_error).boxed();
             return Ok(IncomingUpload {
                 filename,
                 fields,
-                body,
+                body: file_then_end(multipart, field),
             });
         }
         if fields.len() >= MAX_TEXT_FIELDS {
@@ -137,8 +136,46 @@ async fn read_multipart(
             });
         }
         let value = read_text_field(field).await?;
-        fields.insert(name, value);
+        if fields.insert(name.clone(), value).is_some() {
+            return Err(Error::InvalidInput {
+                target: "body",
+                message: format!("the form field {name:?} is given twice"),
+            });
+        }
     }
+}
+
+/// The file part's bytes, then a check that the multipart body ends there. A text field
+/// after the file (a `subject` the client meant to apply) or a second file would
+/// otherwise be dropped without a word; instead the stream ends in an error, which fails
+/// the upload before anything is committed (the service commits only after the last
+/// chunk).
+fn file_then_end(
+    multipart: Multipart<'static>,
+    file: multer::Field<'static>,
+) -> BoxStream<'static, Result<Bytes>> {
+    futures_util::stream::try_unfold(
+        (multipart, Some(file)),
+        |(mut multipart, file)| async move {
+            if let Some(mut file) = file
+                && let Some(chunk) = file.chunk().await.map_err(multipart_error)?
+            {
+                return Ok(Some((chunk, (multipart, Some(file)))));
+            }
+            match multipart.next_field().await.map_err(multipart_error)? {
+                None => Ok(None),
+                Some(extra) => Err(Error::InvalidInput {
+                    target: "body",
+                    message: format!(
+                        "the multipart body has a part ({:?}) after the file part: send text \
+                         fields such as subject before the file, and one file per request",
+                        extra.name().unwrap_or_default()
+                    ),
+                }),
+            }
+        },
+    )
+    .boxed()
 }
 
 async fn read_text_field(mut field: multer::Field<'static>) -> Result<String> {

@@ -118,6 +118,17 @@ impl Service {
         Ok(environment)
     }
 
+    /// The principal's own environment; any other answers NotFound, as a missing one does.
+    pub async fn environment(&self, principal: &Principal, id: Uuid) -> Result<Environment> {
+        if principal.environment_id != id {
+            return Err(Error::NotFound("environment"));
+        }
+        self.catalog
+            .environment(id)
+            .await?
+            .ok_or(Error::NotFound("environment"))
+    }
+
     pub async fn create_key(&self, environment_id: Uuid, scopes: Vec<Scope>) -> Result<CreatedKey> {
         if self.catalog.environment(environment_id).await?.is_none() {
             return Err(Error::NotFound("environment"));
@@ -262,7 +273,10 @@ impl Service {
 
 fn new_environment(name: &str) -> Result<Environment> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 200
+        || name.chars().any(crate::domain::is_hidden_character)
+    {
         return Err(Error::InvalidInput {
             target: "name",
             message: "an environment name must be 1 to 200 printable characters".into(),

@@ -3,6 +3,7 @@
 //! HTTP to it.
 
 mod access;
+mod admin_beside_load;
 mod backends;
 mod cluster;
 mod dialects;
@@ -16,4 +17,6 @@ mod proxy;
 mod renditions;
 mod scaleout;
 mod serving;
+mod small_holes;
+mod tenant_matrix;
 mod upload;
