@@ -5,6 +5,7 @@
 
 pub mod akana;
 pub mod content;
+pub mod doc_schemas;
 pub mod error;
 pub mod native;
 pub mod native_json;

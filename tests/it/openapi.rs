@@ -15,7 +15,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use imagestore::domain::Scope;
+use reqwest::Method;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::harness::TestServer;
 
@@ -128,7 +131,10 @@ fn rule_errors(doc: &Value) -> Vec<String> {
     }
     for (id, users) in ids {
         if users.len() > 1 {
-            errors.push(format!("operationId {id:?} is used by {}", users.join(", ")));
+            errors.push(format!(
+                "operationId {id:?} is used by {}",
+                users.join(", ")
+            ));
         }
     }
     let mut refs = Vec::new();
@@ -152,7 +158,9 @@ fn body_errors(doc: &Value, operation: &Operation) -> Vec<String> {
     let reads_body = matches!(operation.method, "post" | "put" | "patch")
         && !BODYLESS.contains(&(operation.method, operation.path));
     let body = operation.op.get("requestBody").map(|b| resolve(doc, b));
-    let content = body.and_then(|b| b.get("content")).and_then(Value::as_object);
+    let content = body
+        .and_then(|b| b.get("content"))
+        .and_then(Value::as_object);
     let Some(content) = content.filter(|c| !c.is_empty()) else {
         if reads_body {
             errors.push(format!("{name}: reads a body but documents no requestBody"));
@@ -189,7 +197,9 @@ fn path_parameter_errors(operation: &Operation) -> Vec<String> {
         let param_name = param["name"].as_str().unwrap_or_default();
         declared.insert(param_name);
         if param["required"] != Value::Bool(true) {
-            errors.push(format!("{name}: path parameter {param_name} is not required"));
+            errors.push(format!(
+                "{name}: path parameter {param_name} is not required"
+            ));
         }
         if !in_template.contains(param_name) {
             errors.push(format!("{name}: declares {param_name}, not in the path"));
@@ -258,4 +268,153 @@ fn the_validator_refuses_what_openapi_3_1_refuses() {
     ] {
         assert!(rules.contains(expected), "{expected:?} not in:\n{rules}");
     }
+}
+
+/// The requests clients get wrong, sent to every documented operation: without a
+/// credential (path values made from the parameters' types), then with an images:read,
+/// an images:write and the admin key (an `envId` is then the key's own environment, so the
+/// request passes the tenancy check and meets the handler's own), each with a bad body of
+/// every media type the operation documents. Every status answered must be listed for its
+/// operation, and none may be a server fault (5xx other than 503).
+#[tokio::test]
+async fn every_status_answered_to_a_wrong_request_is_documented() {
+    let server = TestServer::start().await;
+    let doc = document(&server).await;
+    let callers = [
+        ("no credential", None),
+        (
+            "an images:read key",
+            Some(server.key(server.env, &[Scope::ImagesRead]).await),
+        ),
+        (
+            "an images:write key",
+            Some(server.key(server.env, &[Scope::ImagesWrite]).await),
+        ),
+        ("the admin key", Some(server.token.clone())),
+    ];
+    let operations = operations(&doc);
+    assert!(!operations.is_empty(), "the document lists no operation");
+    let mut wrong = Vec::new();
+    for operation in &operations {
+        let method = Method::from_bytes(operation.method.to_uppercase().as_bytes()).unwrap();
+        let media: Vec<Option<&str>> = match request_media(doc_body(&doc, operation)) {
+            types if types.is_empty() => vec![None],
+            types => types.into_iter().map(Some).collect(),
+        };
+        for (who, token) in &callers {
+            let url = probe_url(&server, operation, token.is_some());
+            for media in &media {
+                let mut request = server.client.request(method.clone(), &url);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(media) = media {
+                    let (content_type, body) = bad_body(media);
+                    request = request.header("Content-Type", content_type).body(body);
+                }
+                let status = request.send().await.unwrap().status().as_u16();
+                let with = media
+                    .map(|m| format!(" with a bad {m} body"))
+                    .unwrap_or_default();
+                let what = format!("{} ({url}) as {who}{with}: {status}", operation.name());
+                if !documents(operation, status) {
+                    wrong.push(format!("{what} is not documented"));
+                }
+                if status >= 500 && status != 503 {
+                    wrong.push(format!("{what} is a server fault"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} answers break the document:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+fn doc_body<'a>(doc: &'a Value, operation: &Operation<'a>) -> Option<&'a Value> {
+    operation.op.get("requestBody").map(|b| resolve(doc, b))
+}
+
+/// The media types a request body documents.
+fn request_media(body: Option<&Value>) -> Vec<&str> {
+    body.and_then(|b| b.get("content"))
+        .and_then(Value::as_object)
+        .map(|content| content.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The operation's path with its parameters filled, and its required query parameters.
+fn probe_url(server: &TestServer, operation: &Operation, keyed: bool) -> String {
+    let mut path = operation.path.to_string();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for param in &operation.params {
+        let name = param["name"].as_str().unwrap_or_default();
+        let value = if keyed && name == "envId" {
+            server.env.to_string()
+        } else {
+            value_of(param)
+        };
+        match param["in"].as_str() {
+            Some("path") => path = path.replace(&format!("{{{name}}}"), &value),
+            Some("query") if param["required"] == Value::Bool(true) => {
+                query.append_pair(name, &value);
+            }
+            _ => {}
+        }
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        server.url(&path)
+    } else {
+        server.url(&format!("{path}?{query}"))
+    }
+}
+
+/// A value of a parameter's documented type: a random UUID, 1, or "x".
+fn value_of(param: &Value) -> String {
+    let schema = &param["schema"];
+    let is = |kind: &str| {
+        schema["type"] == kind
+            || schema["type"]
+                .as_array()
+                .is_some_and(|types| types.iter().any(|t| t == kind))
+    };
+    if schema["format"] == "uuid" {
+        Uuid::new_v4().to_string()
+    } else if is("integer") || is("number") {
+        "1".into()
+    } else {
+        "x".into()
+    }
+}
+
+/// A body for one documented media type, well framed but wrong, so that it reaches the
+/// handler's own checks: a multipart file part that is no image, JSON cut short, bytes
+/// that are no image.
+fn bad_body(media: &str) -> (String, Vec<u8>) {
+    if media.starts_with("multipart/") {
+        let body = "--probe\r\nContent-Disposition: form-data; name=\"file\"; \
+                    filename=\"x.jpg\"\r\n\r\nnot an image\r\n--probe--\r\n";
+        ("multipart/form-data; boundary=probe".into(), body.into())
+    } else if media.contains("json") {
+        (media.into(), b"{\"truncated".to_vec())
+    } else {
+        (media.into(), b"not an image".to_vec())
+    }
+}
+
+/// Whether the operation lists the status: exactly, as a range such as `4XX`, or by a
+/// `default` answer.
+fn documents(operation: &Operation, status: u16) -> bool {
+    let Some(responses) = operation.op.get("responses").and_then(Value::as_object) else {
+        return false;
+    };
+    let exact = status.to_string();
+    let range = format!("{}XX", status / 100);
+    responses
+        .keys()
+        .any(|key| *key == exact || key.eq_ignore_ascii_case(&range) || key == "default")
 }
