@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use super::doc_schemas::{CropRequest, ImageBytes, MultipartImage};
 use super::error::{classify, error_headers, log_error, public_message};
 use super::principal::principal_from_request;
 use super::upload::read_upload;
@@ -78,10 +79,20 @@ fn text_answer(text: String) -> Response {
 
 /// Upload a picture to the dropbox; answers its PictureID.
 #[utoipa::path(post, path = "/api/dropbox/pictures", tag = "akana",
+    operation_id = "akana_upload",
     params(("wrapInHTML" = Option<bool>, Query, description = "Wrap the answer in an HTML document (iframe uploads)")),
-    request_body(content_type = "multipart/form-data", description = "The image under any field name"),
+    request_body(description = "The image under any field name, or the raw bytes as the body",
+        content((MultipartImage = "multipart/form-data"), (ImageBytes = "image/*"),
+            (ImageBytes = "application/octet-stream"))),
     responses((status = 200, description = "The PictureID", content_type = "text/plain", body = i64),
-        (status = 401, description = "Not logged in, or a missing CSRF token"), (status = 500)),
+        (status = 400, description = "A malformed body or a corrupt image (plain text)"),
+        (status = 401, description = "Not logged in, or a missing CSRF token"),
+        (status = 403, description = "The key lacks images:write"),
+        (status = 413, description = "Larger than the upload limit"),
+        (status = 415, description = "Not an accepted image format"),
+        (status = 422, description = "Dimensions or frames over a limit"),
+        (status = 503, description = "Busy, or storage unreachable; retry after Retry-After"),
+        (status = 507, description = "Storage is full")),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -119,8 +130,16 @@ pub async fn upload(
 
 /// The picture's bytes, while it is in the dropbox.
 #[utoipa::path(get, path = "/api/dropbox/pictures/{pictureId}", tag = "akana",
-    params(("pictureId" = i64, Path)),
-    responses((status = 200, description = "The image", content_type = "image/*"), (status = 401), (status = 404)),
+    operation_id = "akana_get",
+    params(("pictureId" = i64, Path, description = "The PictureID the upload answered")),
+    responses((status = 200, description = "The image", content_type = "image/*"),
+        (status = 206, description = "The requested byte range"),
+        (status = 304, description = "Not modified"),
+        (status = 401, description = "Not logged in"),
+        (status = 403, description = "The key lacks images:read"),
+        (status = 404, description = "No such picture in the dropbox (claimed, expired or never)"),
+        (status = 416, description = "Range not satisfiable"),
+        (status = 503, description = "Storage unreachable; retry after Retry-After")),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -157,10 +176,16 @@ struct CropBody {
 
 /// Set the crop the claimed image's renditions will honour.
 #[utoipa::path(put, path = "/api/dropbox/pictures/{pictureId}", tag = "akana",
-    params(("pictureId" = i64, Path)),
+    operation_id = "akana_crop",
+    params(("pictureId" = i64, Path, description = "The PictureID the upload answered")),
     request_body(description = "{\"x\", \"y\", \"width\", \"height\"} as JSON, or the same as a form",
-        content(("application/json"), ("application/x-www-form-urlencoded"))),
-    responses((status = 200, description = "The PictureID", content_type = "text/plain"), (status = 400), (status = 401), (status = 404)),
+        content((CropRequest = "application/json"), (CropRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The PictureID", content_type = "text/plain"),
+        (status = 400, description = "Not a crop rectangle, or one outside the picture"),
+        (status = 401, description = "Not logged in, or a missing CSRF token"),
+        (status = 403, description = "The key lacks images:write"),
+        (status = 404, description = "No such picture in the dropbox"),
+        (status = 503, description = "Storage unreachable; retry after Retry-After")),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn crop(
     State(state): State<AppState>,

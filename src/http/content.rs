@@ -81,10 +81,12 @@ fn parse_file_name(file: &str) -> Option<(Uuid, &str, &str, &str)> {
         (status = 206, description = "The requested byte range"),
         (status = 304, description = "Not modified"),
         (status = 400, description = "A bad transform parameter", body = NativeErrorBody),
+        (status = 401, description = "Transform parameters with an invalid Authorization header", body = NativeErrorBody),
         (status = 403, description = "Transform parameters without credential or valid signature", body = NativeErrorBody),
         (status = 404, description = "No such image or target", body = NativeErrorBody),
         (status = 416, description = "Range not satisfiable"),
-        (status = 503, description = "Busy rendering; retry later", body = NativeErrorBody),
+        (status = 422, description = "The rendition is over a limit", body = NativeErrorBody),
+        (status = 503, description = "Busy rendering, or storage unreachable; retry after Retry-After", body = NativeErrorBody),
     ))]
 pub async fn serve_image(
     State(state): State<AppState>,

@@ -7,6 +7,7 @@ pub mod akana;
 pub mod auth_throttle;
 mod body_rate;
 pub mod content;
+pub mod doc_schemas;
 pub mod environments;
 pub mod error;
 pub mod native;

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
+use super::doc_schemas::{ImageBytes, MultipartNativeImage, NativeJsonCreate};
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::Caller;
 use super::upload::read_upload;
@@ -208,19 +209,21 @@ pub fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
 /// external targets (`{"targets": [{"id", "width", "height", "type", "href"}]}`).
 #[utoipa::path(post, path = "/v1/environments/{envId}/images", tag = "images",
     params(("envId" = Uuid, Path, description = "Environment id"), UploadParams),
-    request_body(description = "The image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP), raw or as multipart/form-data with one file part",
-        content(("image/jpeg"), ("image/png"), ("image/gif"), ("image/webp"), ("image/tiff"), ("image/bmp"),
-            ("application/octet-stream"), ("multipart/form-data"), ("application/json"))),
+    request_body(description = "The image bytes (JPEG, PNG, GIF, WebP, TIFF or BMP), raw or as multipart/form-data with one file part; \
+        or JSON that claims a dropbox upload or registers external targets",
+        content((ImageBytes = "image/*"), (ImageBytes = "application/octet-stream"),
+            (MultipartNativeImage = "multipart/form-data"), (NativeJsonCreate = "application/json"))),
     responses(
         (status = 201, description = "Stored", body = ImageView, headers(("Location" = String, description = "The image's URL"))),
-        (status = 400, description = "Corrupt image or bad parameter", body = NativeErrorBody),
+        (status = 400, description = "Corrupt image, malformed body or bad parameter", body = NativeErrorBody),
         (status = 401, description = "No valid API key", body = NativeErrorBody),
         (status = 403, description = "The key lacks images:write", body = NativeErrorBody),
-        (status = 404, description = "No such environment", body = NativeErrorBody),
+        (status = 404, description = "No such environment, or no such dropbox upload to claim", body = NativeErrorBody),
         (status = 413, description = "Larger than the upload limit", body = NativeErrorBody),
         (status = 415, description = "Not an accepted image format", body = NativeErrorBody),
         (status = 422, description = "Dimensions or frames over a limit", body = NativeErrorBody),
-        (status = 503, description = "Busy; retry later", body = NativeErrorBody),
+        (status = 503, description = "Busy, or storage unreachable; retry after Retry-After", body = NativeErrorBody),
+        (status = 507, description = "Storage is full", body = NativeErrorBody),
     ),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn upload_image(
@@ -267,7 +270,9 @@ pub async fn upload_image(
         (status = 200, description = "A page of images", body = ImageList),
         (status = 400, description = "Bad parameter", body = NativeErrorBody),
         (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:read", body = NativeErrorBody),
         (status = 404, description = "No such environment", body = NativeErrorBody),
+        (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody),
     ),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_images(
@@ -335,7 +340,9 @@ pub async fn list_images(
     responses(
         (status = 200, description = "The image", body = ImageView),
         (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:read", body = NativeErrorBody),
         (status = 404, description = "No such image", body = NativeErrorBody),
+        (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody),
     ),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_image(
@@ -386,6 +393,7 @@ fn json_response(json: Bytes) -> Response {
         (status = 401, description = "No valid API key", body = NativeErrorBody),
         (status = 403, description = "The key lacks images:write", body = NativeErrorBody),
         (status = 404, description = "No such image", body = NativeErrorBody),
+        (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody),
     ),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_image(

@@ -14,6 +14,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::doc_schemas::{ImageBytes, MultipartImage};
 use super::error::{classify, log_error, public_message};
 use super::upload::read_upload;
 use crate::domain::{Image, Principal, Subject};
@@ -154,10 +155,18 @@ fn image_number(text: &str) -> Result<i64, Error> {
 
 /// Upload a user's image (multipart, file in `file`).
 #[utoipa::path(post, path = "/a/api/v2/users/{userId}/images", tag = "questionpro",
-    params(("userId" = u64, Path), ("apiKey" = String, Query)),
-    request_body(content_type = "multipart/form-data", description = "The image in the `file` part"),
+    operation_id = "questionpro_upload",
+    params(("userId" = u64, Path, description = "The user; a positive integer"),
+        ("apiKey" = Option<String>, Query, description = "The API key; without it, the Authorization header")),
+    request_body(description = "The image in the `file` part, or the raw bytes as the body",
+        content((MultipartImage = "multipart/form-data"), (ImageBytes = "image/*"),
+            (ImageBytes = "application/octet-stream"))),
     responses((status = 200, body = QuestionProImage, description = "In {\"response\": …}"),
-        (status = 400), (status = 401), (status = 500)))]
+        (status = 400, description = "BAD_REQUEST: a bad user id, a malformed body, or an image refused (format, size, limits)"),
+        (status = 401, description = "UNAUTHORIZED: no valid API key"),
+        (status = 403, description = "FORBIDDEN: the key lacks images:write"),
+        (status = 500, description = "INTERNAL_SERVER_ERROR, storage full included"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: busy, or storage unreachable; retry after Retry-After")))]
 pub async fn upload(
     State(state): State<AppState>,
     Path(user): Path<String>,
@@ -186,8 +195,14 @@ pub async fn upload(
 
 /// List a user's images.
 #[utoipa::path(get, path = "/a/api/v2/users/{userId}/images", tag = "questionpro",
-    params(("userId" = u64, Path), ("apiKey" = String, Query)),
-    responses((status = 200, description = "{\"response\": {\"images\": […]}}"), (status = 400), (status = 401)))]
+    operation_id = "questionpro_list",
+    params(("userId" = u64, Path, description = "The user; a positive integer"),
+        ("apiKey" = Option<String>, Query, description = "The API key; without it, the Authorization header")),
+    responses((status = 200, description = "{\"response\": {\"images\": […]}}"),
+        (status = 400, description = "BAD_REQUEST: a bad user id"),
+        (status = 401, description = "UNAUTHORIZED: no valid API key"),
+        (status = 403, description = "FORBIDDEN: the key lacks images:read"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: storage unreachable; retry after Retry-After")))]
 pub async fn list(
     State(state): State<AppState>,
     Path(user): Path<String>,
@@ -222,8 +237,16 @@ pub async fn list(
 
 /// Read one of a user's images.
 #[utoipa::path(get, path = "/a/api/v2/users/{userId}/images/{imageId}", tag = "questionpro",
-    params(("userId" = u64, Path), ("imageId" = i64, Path), ("apiKey" = String, Query)),
-    responses((status = 200, body = QuestionProImage), (status = 401), (status = 404)))]
+    operation_id = "questionpro_get",
+    params(("userId" = u64, Path, description = "The user; a positive integer"),
+        ("apiKey" = Option<String>, Query, description = "The API key; without it, the Authorization header"),
+        ("imageId" = i64, Path, description = "The image's imageID")),
+    responses((status = 200, body = QuestionProImage, description = "In {\"response\": …}"),
+        (status = 400, description = "BAD_REQUEST: a bad user id"),
+        (status = 401, description = "UNAUTHORIZED: no valid API key"),
+        (status = 403, description = "FORBIDDEN: the key lacks images:read"),
+        (status = 404, description = "NOT_FOUND: no such image of this user"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: storage unreachable; retry after Retry-After")))]
 pub async fn get(
     State(state): State<AppState>,
     Path((user, image)): Path<(String, String)>,
@@ -244,8 +267,16 @@ pub async fn get(
 
 /// Delete one of a user's images.
 #[utoipa::path(delete, path = "/a/api/v2/users/{userId}/images/{imageId}", tag = "questionpro",
-    params(("userId" = u64, Path), ("imageId" = i64, Path), ("apiKey" = String, Query)),
-    responses((status = 200, description = "{\"response\": {\"imageID\": …, \"deleted\": true}}"), (status = 401), (status = 404)))]
+    operation_id = "questionpro_delete",
+    params(("userId" = u64, Path, description = "The user; a positive integer"),
+        ("apiKey" = Option<String>, Query, description = "The API key; without it, the Authorization header"),
+        ("imageId" = i64, Path, description = "The image's imageID")),
+    responses((status = 200, description = "{\"response\": {\"imageID\": …, \"deleted\": true}}"),
+        (status = 400, description = "BAD_REQUEST: a bad user id"),
+        (status = 401, description = "UNAUTHORIZED: no valid API key"),
+        (status = 403, description = "FORBIDDEN: the key lacks images:read or images:write"),
+        (status = 404, description = "NOT_FOUND: no such image of this user"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: storage unreachable; retry after Retry-After")))]
 pub async fn delete(
     State(state): State<AppState>,
     Path((user, image)): Path<(String, String)>,

@@ -75,8 +75,10 @@ fn env_id(text: &str) -> Result<Uuid, Error> {
 #[utoipa::path(put, path = "/v1/environments/{envId}/presets/{name}", tag = "renditions",
     params(("envId" = Uuid, Path), ("name" = String, Path, description = "Letters, digits, '-'")),
     request_body = PresetBody,
-    responses((status = 200, body = PresetView), (status = 400, body = NativeErrorBody),
-        (status = 401, body = NativeErrorBody), (status = 403, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 200, description = "The preset as stored", body = PresetView),
+        (status = 400, description = "A malformed body or a bad value", body = NativeErrorBody),
+        (status = 401, description = "No valid API key", body = NativeErrorBody), (status = 403, description = "The key lacks images:write", body = NativeErrorBody),
+        (status = 404, description = "No such environment", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn put_preset(
     State(state): State<AppState>,
@@ -107,7 +109,8 @@ pub async fn put_preset(
 /// Read a preset.
 #[utoipa::path(get, path = "/v1/environments/{envId}/presets/{name}", tag = "renditions",
     params(("envId" = Uuid, Path), ("name" = String, Path)),
-    responses((status = 200, body = PresetView), (status = 401, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 200, description = "The preset", body = PresetView), (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:read", body = NativeErrorBody), (status = 404, description = "No such preset", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_preset(
     State(state): State<AppState>,
@@ -124,7 +127,8 @@ pub async fn get_preset(
 /// Delete a preset (its stored variants stay until their images go).
 #[utoipa::path(delete, path = "/v1/environments/{envId}/presets/{name}", tag = "renditions",
     params(("envId" = Uuid, Path), ("name" = String, Path)),
-    responses((status = 204), (status = 401, body = NativeErrorBody), (status = 403, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:write", body = NativeErrorBody), (status = 404, description = "No such preset", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_preset(
     State(state): State<AppState>,
@@ -141,7 +145,8 @@ pub async fn delete_preset(
 /// List an environment's presets.
 #[utoipa::path(get, path = "/v1/environments/{envId}/presets", tag = "renditions",
     params(("envId" = Uuid, Path)),
-    responses((status = 200, body = PresetList), (status = 401, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 200, description = "The environment's presets", body = PresetList), (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "The key lacks images:read", body = NativeErrorBody), (status = 404, description = "No such environment", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_presets(
     State(state): State<AppState>,
@@ -182,8 +187,10 @@ pub struct SignedUrl {
 #[utoipa::path(post, path = "/v1/environments/{envId}/signed-urls", tag = "renditions",
     params(("envId" = Uuid, Path)),
     request_body = SignedUrlRequest,
-    responses((status = 200, body = SignedUrl), (status = 400, body = NativeErrorBody),
-        (status = 401, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 200, description = "The signed href", body = SignedUrl),
+        (status = 400, description = "A malformed body, a bad parameter or expiry", body = NativeErrorBody),
+        (status = 401, description = "No valid API key", body = NativeErrorBody), (status = 403, description = "The key lacks images:read", body = NativeErrorBody),
+        (status = 404, description = "No such environment or image", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn sign_url(
     State(state): State<AppState>,
@@ -275,8 +282,8 @@ fn secret_view(secret: &SigningSecret, reveal: bool) -> SigningSecretView {
 /// Add a signing secret (new URLs are signed with the newest; older ones still verify).
 #[utoipa::path(post, path = "/v1/environments/{envId}/signing-secrets", tag = "renditions",
     params(("envId" = Uuid, Path)),
-    responses((status = 201, body = SigningSecretView), (status = 401, body = NativeErrorBody),
-        (status = 403, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 201, description = "The new secret, its value shown this once", body = SigningSecretView),
+        (status = 401, description = "No valid API key", body = NativeErrorBody), (status = 403, description = "The key lacks admin", body = NativeErrorBody), (status = 404, description = "No such environment", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn create_signing_secret(
     State(state): State<AppState>,
@@ -293,8 +300,8 @@ pub async fn create_signing_secret(
 /// List signing secrets, newest first (without their values).
 #[utoipa::path(get, path = "/v1/environments/{envId}/signing-secrets", tag = "renditions",
     params(("envId" = Uuid, Path)),
-    responses((status = 200, body = SigningSecretList), (status = 401, body = NativeErrorBody),
-        (status = 403, body = NativeErrorBody), (status = 404, body = NativeErrorBody)),
+    responses((status = 200, description = "The secrets, without their values", body = SigningSecretList),
+        (status = 401, description = "No valid API key", body = NativeErrorBody), (status = 403, description = "The key lacks admin", body = NativeErrorBody), (status = 404, description = "No such environment", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_signing_secrets(
     State(state): State<AppState>,
@@ -313,8 +320,8 @@ pub async fn list_signing_secrets(
 /// Retire a signing secret: URLs it signed stop working.
 #[utoipa::path(delete, path = "/v1/environments/{envId}/signing-secrets/{secretId}", tag = "renditions",
     params(("envId" = Uuid, Path), ("secretId" = Uuid, Path)),
-    responses((status = 204), (status = 401, body = NativeErrorBody), (status = 403, body = NativeErrorBody),
-        (status = 404, body = NativeErrorBody)),
+    responses((status = 204, description = "Retired"), (status = 401, description = "No valid API key", body = NativeErrorBody), (status = 403, description = "The key lacks admin", body = NativeErrorBody),
+        (status = 404, description = "No such signing secret", body = NativeErrorBody), (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_signing_secret(
     State(state): State<AppState>,

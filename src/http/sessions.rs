@@ -28,8 +28,10 @@ pub struct SessionView {
 
 /// Create a browser session from an API key (Bearer or Basic; a session cannot make one).
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions",
-    responses((status = 201, body = SessionView, headers(("Set-Cookie" = String, description = "The HttpOnly session cookie"))),
-        (status = 401, body = NativeErrorBody)),
+    responses((status = 201, description = "The session, its cookie set", body = SessionView,
+            headers(("Set-Cookie" = String, description = "The HttpOnly session cookie"))),
+        (status = 401, description = "No valid API key in Authorization", body = NativeErrorBody),
+        (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn create_session(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::doc_schemas::{ImageBytes, MultipartImage};
 use super::error::{classify, error_headers, log_error, public_message};
 use super::principal::principal_from_request;
 use super::upload::read_upload;
@@ -118,12 +119,18 @@ async fn caller(
 
 /// Save an image to a person; answers the image blob id.
 #[utoipa::path(put, path = "/api/v1/Person/{personId}/Image", tag = "superoffice",
-    params(("personId" = i32, Path)),
+    operation_id = "superoffice_put_image",
+    params(("personId" = i32, Path, description = "The person; a positive int32")),
     request_body(description = "Image bitmap (PNG, GIF, JPEG or TIFF), or multipart/form-data",
-        content(("image/png"), ("image/jpeg"), ("image/gif"), ("image/tiff"), ("multipart/form-data"))),
+        content((ImageBytes = "image/*"), (ImageBytes = "application/octet-stream"),
+            (MultipartImage = "multipart/form-data"))),
     responses((status = 200, description = "The image blob id (int32), JSON or XML", body = i32),
-        (status = 400, description = "Image bitmap is missing from body or person id is not valid."),
-        (status = 401)),
+        (status = 400, description = "Image bitmap is missing from body or person id is not valid \
+            (an image refused for its format, size or limits included)."),
+        (status = 401, description = "UnauthorizedAccessException: no valid credential"),
+        (status = 403, description = "SecurityException: the key lacks images:write"),
+        (status = 503, description = "ServiceUnavailableException: busy, or storage unreachable; retry after Retry-After"),
+        (status = 507, description = "Storage is full")),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn put_image(
     State(state): State<AppState>,
@@ -178,9 +185,17 @@ pub async fn put_image(
 
 /// The person's current image bytes.
 #[utoipa::path(get, path = "/api/v1/Person/{personId}/Image", tag = "superoffice",
-    params(("personId" = i32, Path)),
-    responses((status = 200, description = "The image bytes", content_type = "image/*"), (status = 304),
-        (status = 400), (status = 401), (status = 404)),
+    operation_id = "superoffice_get_image",
+    params(("personId" = i32, Path, description = "The person; a positive int32")),
+    responses((status = 200, description = "The image bytes", content_type = "image/*"),
+        (status = 206, description = "The requested byte range"),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "ArgumentException: the person id is not valid"),
+        (status = 401, description = "UnauthorizedAccessException: no valid credential"),
+        (status = 403, description = "SecurityException: the key lacks images:read"),
+        (status = 404, description = "NotFoundException: the person has no image"),
+        (status = 416, description = "Range not satisfiable"),
+        (status = 503, description = "ServiceUnavailableException: storage unreachable; retry after Retry-After")),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_image(
     State(state): State<AppState>,
@@ -210,8 +225,14 @@ pub async fn get_image(
 
 /// Clear the person's image.
 #[utoipa::path(delete, path = "/api/v1/Person/{personId}/Image", tag = "superoffice",
-    params(("personId" = i32, Path)),
-    responses((status = 204), (status = 400), (status = 401), (status = 404)),
+    operation_id = "superoffice_delete_image",
+    params(("personId" = i32, Path, description = "The person; a positive int32")),
+    responses((status = 204, description = "Cleared"),
+        (status = 400, description = "ArgumentException: the person id is not valid"),
+        (status = 401, description = "UnauthorizedAccessException: no valid credential"),
+        (status = 403, description = "SecurityException: the key lacks images:read or images:write"),
+        (status = 404, description = "NotFoundException: the person has no image"),
+        (status = 503, description = "ServiceUnavailableException: storage unreachable; retry after Retry-After")),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_image(
     State(state): State<AppState>,

@@ -11,6 +11,7 @@ mod harness;
 mod hostile;
 mod lifecycle;
 mod migration;
+mod openapi;
 mod ops;
 mod process;
 mod proxy;
