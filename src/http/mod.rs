@@ -112,6 +112,36 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
+/// Every operation that can answer 401 can also answer 429: `auth_throttle` sits in front
+/// of all of them and refuses a credential from an address that failed too often. Added
+/// here, once, rather than in each handler's annotation, as the layer is added once.
+fn document_auth_throttle(api: &mut utoipa::openapi::OpenApi) {
+    let throttled = utoipa::openapi::ResponseBuilder::new()
+        .description(
+            "This client address failed authentication too often; retry after Retry-After \
+             seconds (credentials are not checked until then)",
+        )
+        .build();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.head,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            if responses.contains_key("401") {
+                responses
+                    .entry("429".to_string())
+                    .or_insert_with(|| throttled.clone().into());
+            }
+        }
+    }
+}
+
 /// The whole HTTP service: every route, with its layers.
 pub fn router(
     state: AppState,
@@ -127,7 +157,7 @@ pub fn router(
 + Send
 + Sync
 + 'static {
-    let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(environments::get_environment))
         .routes(routes!(native::upload_image, native::list_images))
         .routes(routes!(native::get_image, native::delete_image))
@@ -159,6 +189,7 @@ pub fn router(
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi))
         .split_for_parts();
+    document_auth_throttle(&mut api);
     match api.to_pretty_json() {
         Ok(json) => {
             let _ = state.openapi.set(json);
