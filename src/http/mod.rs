@@ -4,6 +4,7 @@
 //! module knows axum; handlers parse, call the service, and render.
 
 pub mod akana;
+mod conditional;
 pub mod content;
 pub mod error;
 pub mod native;

@@ -13,6 +13,8 @@ mod migration;
 mod ops;
 mod process;
 mod proxy;
+mod rendition_budget;
+mod rendition_caching;
 mod renditions;
 mod scaleout;
 mod serving;
