@@ -169,8 +169,9 @@ async fn variants_per_image_are_capped_and_evicted_renditions_still_served() {
 
 #[tokio::test]
 async fn variant_bytes_per_environment_are_capped() {
-    let budget: u64 = 100_000;
-    let server = TestServer::start_with(&["--max-variant-bytes", "100000"]).await;
+    // Each of these PNGs is 5-15 KB.
+    let budget: u64 = 40_000;
+    let server = TestServer::start_with(&["--max-variant-bytes", "40000"]).await;
     let images = [
         server.upload_ok("avatar-400.jpg").await,
         server.upload_ok("logo.png").await,

@@ -67,7 +67,9 @@ async fn editing_a_preset_never_changes_bytes_behind_an_immutable_href() {
     assert_eq!(status, 200);
     assert_eq!(pixels(&bytes).width(), 64);
     let old_etag = header(&before, "etag").to_string();
-    let old_modified = header(&before, "last-modified").to_string();
+    let old_modified = before
+        .get("last-modified")
+        .map(|v| v.to_str().unwrap().to_string());
 
     put_preset(&server, "thumb", json!({"width": 32})).await;
     let described: Value = server
@@ -92,8 +94,11 @@ async fn editing_a_preset_never_changes_bytes_behind_an_immutable_href() {
         let (status, _, bytes) = get(&server, &href, &[("If-None-Match", &old_etag)]).await;
         assert_eq!(status, 200, "the old ETag still validates");
         assert_eq!(pixels(&bytes).width(), 32);
-        let (status, _, _) = get(&server, &href, &[("If-Modified-Since", &old_modified)]).await;
-        assert_eq!(status, 200, "the old Last-Modified still validates");
+        if let Some(old_modified) = &old_modified {
+            let (status, _, _) =
+                get(&server, &href, &[("If-Modified-Since", old_modified)]).await;
+            assert_eq!(status, 200, "the old Last-Modified still validates");
+        }
         let (status, _, _) =
             get(&server, &href, &[("If-None-Match", header(&after, "etag"))]).await;
         assert_eq!(status, 304);
