@@ -248,7 +248,10 @@ impl ServeArgs {
             ("--max-animation-pixels", self.max_animation_pixels),
             ("--max-output-side", u64::from(self.max_output_side)),
             ("--max-avif-pixels", self.max_avif_pixels),
-            ("--max-variants-per-image", self.max_variants_per_image as u64),
+            (
+                "--max-variants-per-image",
+                self.max_variants_per_image as u64,
+            ),
             ("--max-variant-bytes", self.max_variant_bytes),
             ("--header-timeout", self.header_timeout_secs),
             ("--body-timeout", self.body_timeout_secs),

@@ -128,7 +128,11 @@ mod tests {
             header::IF_MODIFIED_SINCE,
             HeaderValue::from_static("Tue, 01 Jan 2030 00:00:00 GMT"),
         );
-        assert!(not_modified(&headers, "\"e\"", Some(SystemTime::UNIX_EPOCH)));
+        assert!(not_modified(
+            &headers,
+            "\"e\"",
+            Some(SystemTime::UNIX_EPOCH)
+        ));
         assert!(!not_modified(&headers, "\"e\"", None));
         headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"e\""));
         assert!(not_modified(&headers, "\"e\"", None));

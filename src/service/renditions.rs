@@ -8,8 +8,8 @@
 use uuid::Uuid;
 
 use super::Service;
-use super::rendition_request::resolve_spec;
 pub use super::rendition_request::Transform;
+use super::rendition_request::resolve_spec;
 use super::variant_name::variant_name;
 use crate::domain::{Image, Preset};
 use crate::error::{Error, Result};

@@ -221,14 +221,20 @@ mod tests {
         let budget = VariantBudget::new(blobs.clone(), &budget(3, u64::MAX));
         let (env, image) = (Uuid::new_v4(), Uuid::new_v4());
         let original = BlobStore::key(env, image, "original");
-        blobs.put(&original, Bytes::from_static(b"o")).await.unwrap();
+        blobs
+            .put(&original, Bytes::from_static(b"o"))
+            .await
+            .unwrap();
         for n in 0..6 {
             store(&blobs, &budget, env, image, n).await;
         }
         let prefix = BlobStore::variants_prefix(env, image);
         let kept = keys(&blobs, &prefix).await;
         assert_eq!(kept.len(), 3, "{kept:?}");
-        assert!(kept.iter().any(|k| k.ends_with("variants/05.png")), "{kept:?}");
+        assert!(
+            kept.iter().any(|k| k.ends_with("variants/05.png")),
+            "{kept:?}"
+        );
         assert_eq!(blobs.size(&original).await.unwrap(), Some(1));
     }
 
@@ -252,6 +258,11 @@ mod tests {
         store(&blobs, &budget, other, Uuid::new_v4(), 99).await;
         let prefix = BlobStore::environment_prefix(other);
         assert_eq!(keys(&blobs, &prefix).await.len(), 1);
-        assert!(keys(&blobs, &BlobStore::environment_prefix(env)).await.len() >= 9);
+        assert!(
+            keys(&blobs, &BlobStore::environment_prefix(env))
+                .await
+                .len()
+                >= 9
+        );
     }
 }

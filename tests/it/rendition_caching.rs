@@ -95,8 +95,7 @@ async fn editing_a_preset_never_changes_bytes_behind_an_immutable_href() {
         assert_eq!(status, 200, "the old ETag still validates");
         assert_eq!(pixels(&bytes).width(), 32);
         if let Some(old_modified) = &old_modified {
-            let (status, _, _) =
-                get(&server, &href, &[("If-Modified-Since", old_modified)]).await;
+            let (status, _, _) = get(&server, &href, &[("If-Modified-Since", old_modified)]).await;
             assert_eq!(status, 200, "the old Last-Modified still validates");
         }
         let (status, _, _) =
