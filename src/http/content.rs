@@ -82,7 +82,7 @@ fn parse_file_name(file: &str) -> Option<(Uuid, &str, &str, &str)> {
         ("h" = Option<u32>, Query, description = "Box height in pixels"),
         ("fit" = Option<String>, Query, description = "inside (default), cover, contain or fill"),
         ("crop" = Option<String>, Query, description = "x,y,width,height of the displayed image, applied before resizing"),
-        ("format" = Option<String>, Query, description = "jpg, png, webp, avif, gif or auto (from Accept)"),
+        ("format" = Option<String>, Query, description = "jpg, png, webp, avif, gif or auto (from Accept; WebP rather than AVIF above --max-avif-pixels, where an explicit avif is a 400)"),
         ("q" = Option<u8>, Query, description = "Quality 1-100"),
         ("dpr" = Option<f32>, Query, description = "Device pixel ratio 1-4, multiplies w and h"),
         ("animated" = Option<bool>, Query, description = "Keep animation (default true) or take the first frame"),

@@ -113,6 +113,7 @@ impl VariantBudget {
         let mut freed = 0;
         for blob in variants.iter().filter(|b| b.key != keep).take(excess) {
             self.blobs.delete(&blob.key).await?;
+            metrics::counter!("imagestore_variants_evicted_total", "bound" => "image").increment(1);
             freed += blob.size;
         }
         self.with_usage(environment_id, |usage| {
@@ -170,6 +171,8 @@ impl VariantBudget {
                 break;
             }
             self.blobs.delete(&blob.key).await?;
+            metrics::counter!("imagestore_variants_evicted_total", "bound" => "environment")
+                .increment(1);
             total = total.saturating_sub(blob.size);
         }
         Ok(total)
