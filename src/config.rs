@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::media::MediaLimits;
+use crate::service::RenditionBudget;
 
 /// Where the catalog and the blobs live.
 #[derive(Debug, Clone, clap::Args)]
@@ -65,6 +66,18 @@ pub struct ServeArgs {
     /// Largest width or height of a rendition, in pixels.
     #[arg(long, env = "IMAGESTORE_MAX_OUTPUT_SIDE", default_value_t = 4096)]
     pub max_output_side: u32,
+    /// Largest AVIF rendition, in pixels: above it `format=auto` answers WebP and
+    /// `format=avif` is refused (400), since an AVIF encode takes about a second per
+    /// megapixel.
+    #[arg(long, env = "IMAGESTORE_MAX_AVIF_PIXELS", default_value_t = 1_000_000)]
+    pub max_avif_pixels: u64,
+    /// Most variants one image keeps stored; the oldest is removed beyond it.
+    #[arg(long, env = "IMAGESTORE_MAX_VARIANTS_PER_IMAGE", default_value_t = 32)]
+    pub max_variants_per_image: usize,
+    /// Most bytes of variants one environment keeps stored (1 GiB); the oldest are
+    /// removed beyond it.
+    #[arg(long, env = "IMAGESTORE_MAX_VARIANT_BYTES", default_value_t = 1 << 30)]
+    pub max_variant_bytes: u64,
     /// Images decoded at once (a bounded blocking pool). Defaults to the number of cores.
     #[arg(long, env = "IMAGESTORE_WORKERS")]
     pub workers: Option<usize>,
@@ -184,6 +197,7 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub media: MediaLimits,
     pub max_output_side: u32,
+    pub renditions: RenditionBudget,
     pub workers: usize,
     pub queue: usize,
     pub header_timeout: Duration,
@@ -261,6 +275,12 @@ impl ServeArgs {
             ("--max-frames", u64::from(self.max_frames)),
             ("--max-animation-pixels", self.max_animation_pixels),
             ("--max-output-side", u64::from(self.max_output_side)),
+            ("--max-avif-pixels", self.max_avif_pixels),
+            (
+                "--max-variants-per-image",
+                self.max_variants_per_image as u64,
+            ),
+            ("--max-variant-bytes", self.max_variant_bytes),
             ("--header-timeout", self.header_timeout_secs),
             ("--body-timeout", self.body_timeout_secs),
             ("--request-timeout", self.request_timeout_secs),
@@ -288,6 +308,11 @@ impl ServeArgs {
                 max_animation_pixels: self.max_animation_pixels,
             },
             max_output_side: self.max_output_side,
+            renditions: RenditionBudget {
+                max_avif_pixels: self.max_avif_pixels,
+                max_variants_per_image: self.max_variants_per_image,
+                max_variant_bytes: self.max_variant_bytes,
+            },
             workers,
             queue: self.queue,
             header_timeout: Duration::from_secs(self.header_timeout_secs),

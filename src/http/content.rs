@@ -4,10 +4,19 @@
 //! id; it needs no credential, as PingOne's upload URLs.
 //!
 //! Every answer is inert whatever the bytes are: our own `Content-Type` (from the
-//! detected format, never the uploader's claim), `nosniff`, a sandboxing CSP. The bytes
-//! under an href never change, so they are cached for a year as immutable, with a strong
-//! ETag (the content hash), `Last-Modified`, conditional GETs (304) and single byte
+//! detected format, never the uploader's claim), `nosniff`, a sandboxing CSP, a strong
+//! ETag (the content hash, or the variant's name), conditional GETs (304) and single byte
 //! ranges (206, 416).
+//!
+//! How long an answer may be cached follows from whether its URL's bytes can change. An
+//! original's and an ad hoc rendition's cannot (the ETag names the content and the spec),
+//! so they are immutable for a year. A preset href's can: editing the preset changes what
+//! it renders under the same URL, so it is served `no-cache` (kept, but revalidated on
+//! each use) with the variant's name as ETag, which changes with the spec, and without
+//! `Last-Modified`, whose whole seconds could not tell an edit from the version before
+//! it. A signed URL with an expiry is never cached past it: `max-age` is the seconds left.
+
+use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -16,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
+use super::conditional::{RangeAnswer, not_modified, requested_range};
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::principal_from_request;
 use super::transform_query::{self, TransformQuery};
@@ -25,6 +35,10 @@ use crate::service::RenditionSource;
 use crate::storage::blobs::{BlobBody, BlobRead};
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// For URLs whose bytes may change: caches keep them but ask (with the ETag) before use.
+pub const REVALIDATE: &str = "public, no-cache";
+/// A year, the longest lifetime an answer gets.
+const YEAR_SECS: i64 = 31_536_000;
 pub const SANDBOX_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
@@ -68,7 +82,7 @@ fn parse_file_name(file: &str) -> Option<(Uuid, &str, &str, &str)> {
         ("h" = Option<u32>, Query, description = "Box height in pixels"),
         ("fit" = Option<String>, Query, description = "inside (default), cover, contain or fill"),
         ("crop" = Option<String>, Query, description = "x,y,width,height of the displayed image, applied before resizing"),
-        ("format" = Option<String>, Query, description = "jpg, png, webp, avif, gif or auto (from Accept)"),
+        ("format" = Option<String>, Query, description = "jpg, png, webp, avif, gif or auto (from Accept; WebP rather than AVIF above --max-avif-pixels, where an explicit avif is a 400)"),
         ("q" = Option<u8>, Query, description = "Quality 1-100"),
         ("dpr" = Option<f32>, Query, description = "Device pixel ratio 1-4, multiplies w and h"),
         ("animated" = Option<bool>, Query, description = "Keep animation (default true) or take the first frame"),
@@ -102,7 +116,7 @@ pub async fn serve_image(
     let image = state.service.published_image(env, id, serve_key).await?;
     let request = transform_query::parse(query.as_deref())?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let variant = if target == "original" {
+    let (variant, caching) = if target == "original" {
         if !ext.eq_ignore_ascii_case(image.format.extension()) {
             return Err(not_found());
         }
@@ -110,10 +124,15 @@ pub async fn serve_image(
             return serve_original(&state, &image, headers).await;
         }
         authorize_transform(&state, headers, env, &file, &request).await?;
-        state
+        let variant = state
             .service
             .variant(&image, RenditionSource::Adhoc(&request.transform), accept)
-            .await?
+            .await?;
+        let caching = match request.expires {
+            Some(exp) => Caching::Until(exp),
+            None => Caching::Immutable,
+        };
+        (variant, caching)
     } else {
         if !request.transform.is_empty() || request.signature.is_some() {
             return Err(NativeError(Error::InvalidInput {
@@ -134,16 +153,22 @@ pub async fn serve_image(
         if !ext.eq_ignore_ascii_case(expected) {
             return Err(not_found());
         }
-        variant
+        (variant, Caching::Revalidate)
     };
     let blob = Blob {
         etag: variant.etag.clone(),
         mime: variant.format.mime_type(),
         size: variant.size,
         vary_accept: variant.negotiated,
+        // A preset's bytes may change within a second of the last ones.
+        last_modified: match caching {
+            Caching::Revalidate => None,
+            Caching::Immutable | Caching::Until(_) => Some(image.created_at.into()),
+        },
+        caching,
     };
-    respond(&blob, &image, headers, |range| {
-        state.service.open_variant(&variant, range)
+    respond(&blob, headers, |range| {
+        state.service.open_variant(&image, &variant, range)
     })
     .await
 }
@@ -159,10 +184,12 @@ pub async fn serve_original(
         mime: image.format.mime_type(),
         size: image.byte_size,
         vary_accept: false,
+        last_modified: Some(image.created_at.into()),
+        caching: Caching::Immutable,
     };
     // The bytes are opened while this request is being answered, so borrowing the
     // image (rather than cloning its row for a 'static future) is enough.
-    respond(&blob, image, headers, |range| {
+    respond(&blob, headers, |range| {
         state.service.open_original(image, range)
     })
     .await
@@ -201,21 +228,48 @@ struct Blob {
     mime: &'static str,
     size: u64,
     vary_accept: bool,
+    /// None where it could not tell two versions apart (see the module's comment).
+    last_modified: Option<SystemTime>,
+    caching: Caching,
+}
+
+/// How long caches may keep an answer.
+#[derive(Clone, Copy)]
+enum Caching {
+    /// The bytes behind the URL never change: a year, immutable.
+    Immutable,
+    /// The bytes behind the URL may change (a preset href): revalidate before each use.
+    Revalidate,
+    /// A signed URL that stops verifying at this Unix time: never kept beyond it.
+    Until(i64),
+}
+
+/// Sets `Cache-Control` as `caching` says.
+fn cache_control(response: &mut Response, caching: Caching) {
+    match caching {
+        Caching::Immutable => fixed(response, header::CACHE_CONTROL, IMMUTABLE),
+        Caching::Revalidate => fixed(response, header::CACHE_CONTROL, REVALIDATE),
+        Caching::Until(expires) => {
+            let left = expires
+                .saturating_sub(chrono::Utc::now().timestamp())
+                .clamp(0, YEAR_SECS);
+            insert(
+                response,
+                header::CACHE_CONTROL,
+                &format!("public, max-age={left}"),
+            );
+        }
+    }
 }
 
 /// Answers a GET for stored bytes: 304, 416, 206 or 200 with every header originals and
 /// variants share.
-async fn respond<F, Fut>(
-    blob: &Blob,
-    image: &Image,
-    headers: &HeaderMap,
-    open: F,
-) -> Result<Response, NativeError>
+async fn respond<F, Fut>(blob: &Blob, headers: &HeaderMap, open: F) -> Result<Response, NativeError>
 where
     F: FnOnce(Option<std::ops::Range<u64>>) -> Fut,
     Fut: std::future::Future<Output = Result<BlobRead, Error>>,
 {
-    let mut response = if not_modified(headers, &blob.etag, image) {
+    let mut response = if not_modified(headers, &blob.etag, blob.last_modified) {
         with_headers(Body::empty(), StatusCode::NOT_MODIFIED)
     } else {
         match requested_range(headers, &blob.etag, blob.size) {
@@ -251,12 +305,14 @@ where
     };
     fixed(&mut response, header::CONTENT_TYPE, blob.mime);
     insert(&mut response, header::ETAG, &blob.etag);
-    insert(
-        &mut response,
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(image.created_at.into()),
-    );
-    fixed(&mut response, header::CACHE_CONTROL, IMMUTABLE);
+    if let Some(modified) = blob.last_modified {
+        insert(
+            &mut response,
+            header::LAST_MODIFIED,
+            &httpdate::fmt_http_date(modified),
+        );
+    }
+    cache_control(&mut response, blob.caching);
     fixed(&mut response, header::ACCEPT_RANGES, "bytes");
     if blob.vary_accept {
         fixed(&mut response, header::VARY, "Accept");
@@ -309,112 +365,9 @@ fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
     }
 }
 
-/// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 says.
-fn not_modified(headers: &HeaderMap, etag: &str, image: &Image) -> bool {
-    if let Some(value) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        return value
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
-    }
-    headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-        .is_some_and(|since| {
-            let created: std::time::SystemTime = image.created_at.into();
-            // HTTP dates have whole seconds; compare at that precision.
-            created
-                .duration_since(since)
-                .map_or(true, |d| d.as_secs() == 0)
-        })
-}
-
-enum RangeAnswer {
-    Whole,
-    /// Inclusive first and last byte.
-    Part(u64, u64),
-    Unsatisfiable,
-}
-
-/// A single `bytes=` range; several ranges, other units or a stale `If-Range` get the
-/// whole body, which RFC 9110 allows.
-fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> RangeAnswer {
-    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return RangeAnswer::Whole;
-    };
-    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
-        && if_range.trim() != etag
-    {
-        return RangeAnswer::Whole;
-    }
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return RangeAnswer::Whole;
-    };
-    if spec.contains(',') {
-        return RangeAnswer::Whole;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return RangeAnswer::Whole;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let parsed = match (first.is_empty(), last.is_empty()) {
-        (true, true) => return RangeAnswer::Whole,
-        (true, false) => match last.parse::<u64>() {
-            Ok(0) => return RangeAnswer::Unsatisfiable,
-            Ok(n) => (size.saturating_sub(n), size.saturating_sub(1)),
-            Err(_) => return RangeAnswer::Whole,
-        },
-        (false, _) => {
-            let Ok(start) = first.parse::<u64>() else {
-                return RangeAnswer::Whole;
-            };
-            let end = if last.is_empty() {
-                Ok(u64::MAX)
-            } else {
-                last.parse::<u64>()
-            };
-            match end {
-                Ok(end) if end >= start => (start, end.min(size.saturating_sub(1))),
-                _ => return RangeAnswer::Whole,
-            }
-        }
-    };
-    if size == 0 || parsed.0 >= size {
-        RangeAnswer::Unsatisfiable
-    } else {
-        RangeAnswer::Part(parsed.0, parsed.1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn range(value: &str, size: u64) -> Option<(u64, u64)> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
-        match requested_range(&headers, "\"e\"", size) {
-            RangeAnswer::Part(a, b) => Some((a, b)),
-            RangeAnswer::Whole => None,
-            RangeAnswer::Unsatisfiable => Some((u64::MAX, u64::MAX)),
-        }
-    }
-
-    #[test]
-    fn byte_ranges() {
-        assert_eq!(range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(range("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(range("bytes=100-", 100), Some((u64::MAX, u64::MAX)));
-        assert_eq!(range("bytes=0-1,5-6", 100), None);
-        assert_eq!(range("items=0-1", 100), None);
-        assert_eq!(range("bytes=9-2", 100), None);
-    }
 
     #[test]
     fn file_names() {

@@ -6,6 +6,7 @@
 pub mod akana;
 pub mod auth_throttle;
 mod body_rate;
+mod conditional;
 pub mod content;
 pub mod doc_schemas;
 pub mod environments;

@@ -7,9 +7,11 @@ mod dialects;
 mod ingest;
 mod presets;
 mod processing;
+mod rendition_request;
 pub mod renditions;
 mod signing;
 mod single_flight;
+mod variant_budget;
 mod variant_name;
 
 use std::path::PathBuf;
@@ -26,6 +28,8 @@ pub use presets::PresetInput;
 pub use processing::Processing;
 pub use renditions::{Described, RenditionSource, Target, Transform, Variant};
 use single_flight::SingleFlight;
+pub use variant_budget::RenditionBudget;
+use variant_budget::VariantBudget;
 
 use crate::auth;
 use crate::domain::{Credential, Environment, Image, Page, Principal, Scope, Subject};
@@ -45,6 +49,8 @@ pub struct ServiceSettings {
     pub orphan_grace: Duration,
     /// Largest width or height a rendition may have.
     pub max_output_side: u32,
+    /// What renditions may cost: AVIF size, variants kept per image and environment.
+    pub renditions: RenditionBudget,
     /// How long an unclaimed dropbox item is kept.
     pub dropbox_ttl: Duration,
     /// How long a browser session lasts.
@@ -59,6 +65,7 @@ pub struct Service {
     pub(crate) settings: ServiceSettings,
     processing: Arc<Processing>,
     flights: SingleFlight,
+    variant_budget: VariantBudget,
     /// `imagestore_renditions_total{cache="hit"}`, registered once: a variant served warm
     /// would otherwise look its series up in the registry on every request.
     rendition_hits: metrics::Counter,
@@ -86,12 +93,14 @@ pub const MAX_PAGE: u32 = 1000;
 impl Service {
     pub fn new(catalog: Catalog, blobs: BlobStore, settings: ServiceSettings) -> Arc<Service> {
         let processing = Arc::new(Processing::new(settings.workers, settings.queue));
+        let variant_budget = VariantBudget::new(blobs.clone(), &settings.renditions);
         Arc::new(Service {
             catalog,
             blobs,
             settings,
             processing,
             flights: SingleFlight::default(),
+            variant_budget,
             rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
         })
     }

@@ -1,90 +1,21 @@
 //! Renditions: what an image offers (its targets: the original and one per preset, with
 //! the size each will have, computed without rendering), how a request for a rendition is
-//! resolved into a render spec (format negotiation included), and how variants are made:
-//! once, stored in the blob store next to their original under a key derived from the
-//! spec, and served from there ever after.
+//! resolved into a render spec (format negotiation and the AVIF budget included), and how
+//! variants are made: once, stored in the blob store next to their original under a key
+//! derived from the spec, and served from there until the variant budget evicts them
+//! (`variant_budget`), after which the next request renders them again.
 
 use uuid::Uuid;
 
 use super::Service;
+pub use super::rendition_request::Transform;
+use super::rendition_request::resolve_spec;
 use super::variant_name::variant_name;
-use crate::domain::{FormatChoice, Image, Preset, fit_name};
+use crate::domain::{Image, Preset};
 use crate::error::{Error, Result};
-use crate::media::ImageFormat;
-use crate::media::transform::{self, Crop, Fit, OutputFormat, RenderLimits, RenderSpec};
+use crate::media::transform::{self, OutputFormat, RenderLimits, RenderSpec};
 use crate::storage::BlobStore;
 use crate::storage::blobs::BlobRead;
-
-/// Transform parameters as a client asks for them (query parameters or a signed-URL
-/// request). Every field is optional; defaults are applied when resolving.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Transform {
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub fit: Option<Fit>,
-    pub crop: Option<Crop>,
-    pub format: Option<FormatChoice>,
-    pub quality: Option<u8>,
-    /// Device pixel ratio in hundredths (100 = 1×), multiplies width and height.
-    pub dpr_percent: Option<u16>,
-    pub animated: Option<bool>,
-    pub upscale: Option<bool>,
-    pub background: Option<[u8; 3]>,
-}
-
-impl Transform {
-    pub fn is_empty(&self) -> bool {
-        *self == Transform::default()
-    }
-
-    /// The parameters in one fixed order and spelling: what a signature covers, so that a
-    /// reordered or re-spelled query verifies the same and any changed value does not.
-    pub fn canonical_query(&self) -> String {
-        let mut pairs: Vec<String> = Vec::new();
-        if let Some(animated) = self.animated {
-            pairs.push(format!("animated={animated}"));
-        }
-        if let Some([r, g, b]) = self.background {
-            pairs.push(format!("bg={r:02x}{g:02x}{b:02x}"));
-        }
-        if let Some(c) = self.crop {
-            pairs.push(format!("crop={},{},{},{}", c.x, c.y, c.width, c.height));
-        }
-        if let Some(dpr) = self.dpr_percent {
-            pairs.push(format!("dpr={}.{:02}", dpr / 100, dpr % 100));
-        }
-        if let Some(fit) = self.fit {
-            pairs.push(format!("fit={}", fit_name(fit)));
-        }
-        if let Some(format) = self.format {
-            pairs.push(format!("format={}", format.as_str()));
-        }
-        if let Some(h) = self.height {
-            pairs.push(format!("h={h}"));
-        }
-        if let Some(q) = self.quality {
-            pairs.push(format!("q={q}"));
-        }
-        if let Some(upscale) = self.upscale {
-            pairs.push(format!("upscale={upscale}"));
-        }
-        if let Some(w) = self.width {
-            pairs.push(format!("w={w}"));
-        }
-        pairs.join("&")
-    }
-
-    fn of_preset(preset: &Preset) -> Transform {
-        Transform {
-            width: preset.width,
-            height: preset.height,
-            fit: Some(preset.fit),
-            format: preset.format,
-            quality: Some(preset.quality),
-            ..Transform::default()
-        }
-    }
-}
 
 /// One rendition an image offers, as its description lists it.
 #[derive(Debug, Clone)]
@@ -118,60 +49,16 @@ pub struct Variant {
     /// The format was negotiated from `Accept`, so caches must vary on it.
     pub negotiated: bool,
     pub size: u64,
+    /// What it is rendered from, to render it again should it be evicted.
+    pub spec: RenderSpec,
 }
 
-/// The output format a client's `Accept` header allows: AVIF, then WebP, then the
-/// source's own.
-fn negotiate(accept: Option<&str>, source: ImageFormat) -> OutputFormat {
-    let accepts = |mime: &str| {
-        accept.is_some_and(|a| {
-            a.split(',').any(|part| {
-                let mut fields = part.split(';');
-                let type_ok = fields
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case(mime));
-                let refused =
-                    fields.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-                type_ok && !refused
-            })
-        })
-    };
-    if accepts("image/avif") {
-        OutputFormat::Avif
-    } else if accepts("image/webp") {
-        OutputFormat::Webp
-    } else {
-        OutputFormat::of(source)
-    }
-}
-
-fn scaled(value: Option<u32>, dpr_percent: Option<u16>) -> Option<u32> {
-    let dpr = u64::from(dpr_percent.unwrap_or(100));
-    value.map(|v| u32::try_from((u64::from(v) * dpr).div_ceil(100)).unwrap_or(u32::MAX))
-}
-
-/// Resolves a transform for an image into a full render spec; `negotiated` tells whether
-/// `Accept` chose the format.
-fn resolve(image: &Image, transform: &Transform, accept: Option<&str>) -> (RenderSpec, bool) {
-    let (format, negotiated) = match transform.format {
-        None => (OutputFormat::of(image.format), false),
-        Some(FormatChoice::Fixed(format)) => (format, false),
-        Some(FormatChoice::Auto) => (negotiate(accept, image.format), true),
-    };
-    let spec = RenderSpec {
-        width: scaled(transform.width, transform.dpr_percent),
-        height: scaled(transform.height, transform.dpr_percent),
-        fit: transform.fit.unwrap_or(Fit::Inside),
-        // A crop set on the image (Akana's crop operation) applies unless the request
-        // gives its own.
-        crop: transform.crop.or(image.crop),
-        format,
-        quality: transform.quality.unwrap_or(80),
-        upscale: transform.upscale.unwrap_or(false),
-        animated: transform.animated.unwrap_or(true),
-        background: transform.background.unwrap_or([255, 255, 255]),
-    };
-    (spec, negotiated)
+/// A request resolved against an image and the limits: what will be rendered, and its
+/// size.
+struct Resolved {
+    spec: RenderSpec,
+    negotiated: bool,
+    size: (u32, u32),
 }
 
 /// Bad parameters are the client's: 400 naming the parameter, not an image error.
@@ -193,6 +80,46 @@ impl Service {
         }
     }
 
+    /// Resolves a request into what will be rendered, within every limit: the output
+    /// side, and the AVIF budget. An AVIF encode costs about a second per megapixel even
+    /// at the speed we use, several times WebP's; so above `max_avif_pixels` a negotiated
+    /// format (`format=auto`) falls back to WebP, which every browser that takes AVIF
+    /// also takes, and an explicit `format=avif` is refused naming the parameter.
+    fn resolve(
+        &self,
+        image: &Image,
+        transform: &Transform,
+        accept: Option<&str>,
+    ) -> Result<Resolved> {
+        let (mut spec, negotiated) = resolve_spec(image, transform, accept);
+        let limits = self.render_limits();
+        let mut size = transform::plan(image.width, image.height, &spec, &limits)
+            .map_err(invalid_transform)?;
+        let max_avif = self.settings.renditions.max_avif_pixels;
+        let pixels = u64::from(size.0) * u64::from(size.1);
+        if spec.format == OutputFormat::Avif && pixels > max_avif {
+            if !negotiated {
+                return Err(Error::InvalidInput {
+                    target: "format",
+                    message: format!(
+                        "an AVIF rendition may have at most {max_avif} pixels, and this one \
+                         would be {}x{}; ask for a smaller size, format=webp, or format=auto \
+                         (which answers WebP at this size)",
+                        size.0, size.1
+                    ),
+                });
+            }
+            spec.format = OutputFormat::Webp;
+            size = transform::plan(image.width, image.height, &spec, &limits)
+                .map_err(invalid_transform)?;
+        }
+        Ok(Resolved {
+            spec,
+            negotiated,
+            size,
+        })
+    }
+
     /// An image with the targets its environment's presets give it.
     pub async fn describe(&self, image: Image) -> Result<Described> {
         let presets = self.catalog.presets(image.environment_id).await?;
@@ -207,21 +134,18 @@ impl Service {
             extension: image.format.extension(),
         }];
         for preset in presets {
-            let (spec, negotiated) = resolve(&image, &Transform::of_preset(preset), None);
-            // A preset can ask for more than an image allows (a crop, a size cap); such an
-            // image simply does not offer that target.
-            if let Ok((width, height)) =
-                transform::plan(image.width, image.height, &spec, &self.render_limits())
-            {
-                let extension = if negotiated {
+            // A preset can ask for more than an image allows (a crop, a size cap, an AVIF
+            // too large); such an image simply does not offer that target.
+            if let Ok(resolved) = self.resolve(&image, &Transform::of_preset(preset), None) {
+                let extension = if resolved.negotiated {
                     image.format.extension()
                 } else {
-                    spec.format.extension()
+                    resolved.spec.format.extension()
                 };
                 targets.push(Target {
                     name: preset.name.clone(),
-                    width,
-                    height,
+                    width: resolved.size.0,
+                    height: resolved.size.1,
                     extension,
                 });
             }
@@ -230,12 +154,9 @@ impl Service {
     }
 
     /// Refuses a transform this image cannot be rendered with (a crop outside it, a size
-    /// over the cap), naming the parameter.
+    /// over the cap, an AVIF over its budget), naming the parameter.
     pub(crate) fn check_transform(&self, image: &Image, transform: &Transform) -> Result<()> {
-        let (spec, _) = resolve(image, transform, None);
-        transform::plan(image.width, image.height, &spec, &self.render_limits())
-            .map(|_| ())
-            .map_err(invalid_transform)
+        self.resolve(image, transform, None).map(|_| ())
     }
 
     /// The preset an href names, for anonymous serving.
@@ -257,46 +178,72 @@ impl Service {
             RenditionSource::Adhoc(transform) => transform.clone(),
             RenditionSource::Preset(preset) => Transform::of_preset(preset),
         };
-        let (spec, negotiated) = resolve(image, &transform, accept);
-        transform::plan(image.width, image.height, &spec, &self.render_limits())
-            .map_err(invalid_transform)?;
+        let Resolved {
+            spec, negotiated, ..
+        } = self.resolve(image, &transform, accept)?;
         let hash = variant_name(&image.content_hash, &spec);
         let key = BlobStore::key(
             image.environment_id,
             image.id,
             &["variants/", &hash, ".", spec.format.extension()].concat(),
         );
-        let format = spec.format;
-        let size = self.ensure_variant(image, spec, &key).await?;
+        let size = self.ensure_variant(image, &spec, &key).await?;
         Ok(Variant {
             key,
             etag: ["\"", &hash, "\""].concat(),
-            format,
+            format: spec.format,
             negotiated,
             size,
+            spec,
         })
     }
 
-    /// Opens a variant's bytes, or a range of them.
+    /// Opens a variant's bytes, or a range of them. A variant evicted since it was looked
+    /// up (the budget made room for a newer one) is rendered again: the same spec gives
+    /// the same bytes under the same name.
     pub async fn open_variant(
         &self,
+        image: &Image,
         variant: &Variant,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BlobRead> {
-        self.blobs.get(&variant.key, range).await
+        match self.blobs.get(&variant.key, range.clone()).await {
+            Err(Error::NotFound(_)) => {
+                self.ensure_variant(image, &variant.spec, &variant.key)
+                    .await?;
+                self.blobs.get(&variant.key, range).await
+            }
+            read => read,
+        }
     }
 
     /// Renders and stores the variant unless it is there already; returns its size.
-    async fn ensure_variant(&self, image: &Image, spec: RenderSpec, key: &str) -> Result<u64> {
+    async fn ensure_variant(&self, image: &Image, spec: &RenderSpec, key: &str) -> Result<u64> {
         if let Some(size) = self.blobs.size(key).await? {
             self.rendition_hits.increment(1);
             return Ok(size);
         }
+        // Another image's store may evict this variant right after it was written (the
+        // environment's budget); it is then rendered once more.
+        for _ in 0..2 {
+            self.render_variant(image, spec.clone(), key).await?;
+            if let Some(size) = self.blobs.size(key).await? {
+                return Ok(size);
+            }
+        }
+        Err(Error::Blobs(format!("variant {key} vanished")))
+    }
+
+    /// Renders the variant once however many requests wait for it, stores it, and keeps
+    /// the stored variants within their budget.
+    async fn render_variant(&self, image: &Image, spec: RenderSpec, key: &str) -> Result<()> {
         let blobs = self.blobs.clone();
         let processing = self.processing.clone();
+        let budget = self.variant_budget.clone();
         let limits = self.render_limits();
         let (original, format, variant_key) =
             (image.blob_key.clone(), image.format, key.to_string());
+        let (environment_id, image_id) = (image.environment_id, image.id);
         self.flights
             .run(key, async move {
                 // Another request may have finished it while this one was queued.
@@ -309,15 +256,15 @@ impl Service {
                         transform::render(&source, format, &spec, &limits).map_err(Error::from)
                     })
                     .await?;
+                let size = rendered.bytes.len() as u64;
                 blobs.put(&variant_key, rendered.bytes).await?;
                 metrics::counter!("imagestore_renditions_total", "cache" => "miss").increment(1);
+                budget
+                    .stored(environment_id, image_id, &variant_key, size)
+                    .await;
                 Ok(())
             })
-            .await?;
-        self.blobs
-            .size(key)
-            .await?
-            .ok_or(Error::Blobs(format!("variant {key} vanished")))
+            .await
     }
 
     /// Renders an image's eager presets right after its upload; a failure is logged, not
@@ -331,52 +278,5 @@ impl Service {
                 tracing::warn!(preset = %preset.name, image = %image.id, %error, "eager rendition failed");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_queries_are_order_free_and_complete() {
-        let t = Transform {
-            width: Some(200),
-            fit: Some(Fit::Cover),
-            format: Some(FormatChoice::Auto),
-            dpr_percent: Some(150),
-            crop: Some(Crop {
-                x: 1,
-                y: 2,
-                width: 3,
-                height: 4,
-            }),
-            ..Transform::default()
-        };
-        assert_eq!(
-            t.canonical_query(),
-            "crop=1,2,3,4&dpr=1.50&fit=cover&format=auto&w=200"
-        );
-        assert!(Transform::default().is_empty());
-        assert_eq!(scaled(Some(101), Some(150)), Some(152));
-    }
-
-    #[test]
-    fn accept_negotiation_prefers_avif_then_webp() {
-        let jpeg = ImageFormat::Jpeg;
-        assert_eq!(
-            negotiate(Some("image/avif,image/webp,*/*"), jpeg),
-            OutputFormat::Avif
-        );
-        assert_eq!(
-            negotiate(Some("image/webp,*/*;q=0.8"), jpeg),
-            OutputFormat::Webp
-        );
-        assert_eq!(
-            negotiate(Some("image/avif;q=0,image/webp"), jpeg),
-            OutputFormat::Webp
-        );
-        assert_eq!(negotiate(Some("*/*"), jpeg), OutputFormat::Jpeg);
-        assert_eq!(negotiate(None, ImageFormat::Png), OutputFormat::Png);
     }
 }

@@ -13,6 +13,22 @@ use crate::media::transform::{Crop, Fit, OutputFormat, RenderSpec};
 /// Bumped whenever rendering changes its output, so old variants are not served for new specs.
 pub const RENDER_VERSION: u32 = 1;
 
+/// The version of AVIF output, bumped apart from the others so that a change to the AVIF
+/// encoder renames only AVIF variants: 2 since its speed went from 9 to 10. A variant's
+/// name is also its strong ETag, and an evicted variant is rendered again under the same
+/// name, so output that changes must change the name.
+pub const AVIF_RENDER_VERSION: u32 = 2;
+
+/// The render version a format's variants are named with.
+fn render_version(format: OutputFormat) -> u32 {
+    match format {
+        OutputFormat::Avif => AVIF_RENDER_VERSION,
+        OutputFormat::Jpeg | OutputFormat::Png | OutputFormat::Webp | OutputFormat::Gif => {
+            RENDER_VERSION
+        }
+    }
+}
+
 /// Hex digits of the BLAKE3 hash kept in a variant's name.
 const NAME_LEN: usize = 32;
 
@@ -25,7 +41,7 @@ pub fn variant_name(content_hash: &str, spec: &RenderSpec) -> String {
 
 /// The text that is hashed: `content_hash|width|height|fit|crop|format|quality|upscale|
 /// animated|background|vN`, each field as `{:?}` (or `{}` for quality and the booleans)
-/// printed it.
+/// printed it, and N the format's render version.
 fn fingerprint(content_hash: &str, spec: &RenderSpec) -> String {
     let mut out = String::with_capacity(content_hash.len() + 96);
     out.push_str(content_hash);
@@ -54,7 +70,7 @@ fn fingerprint(content_hash: &str, spec: &RenderSpec) -> String {
     out.push_str(", ");
     number(&mut out, b);
     out.push_str("]|v");
-    number(&mut out, RENDER_VERSION);
+    number(&mut out, render_version(spec.format));
     out
 }
 
@@ -127,7 +143,7 @@ mod tests {
     /// after it.
     fn original_fingerprint(content_hash: &str, spec: &RenderSpec) -> String {
         format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}|{:?}|v{RENDER_VERSION}",
+            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}|{:?}|v{}",
             content_hash,
             spec.width,
             spec.height,
@@ -137,7 +153,8 @@ mod tests {
             spec.quality,
             spec.upscale,
             spec.animated,
-            spec.background
+            spec.background,
+            render_version(spec.format)
         )
     }
 
@@ -207,5 +224,15 @@ mod tests {
         };
         assert_ne!(variant_name("abc", &smaller), name);
         assert_ne!(variant_name("abd", &spec), name);
+    }
+
+    #[test]
+    fn only_avif_names_carry_the_avif_version() {
+        let avif = RenderSpec {
+            format: OutputFormat::Avif,
+            ..RenderSpec::default()
+        };
+        assert!(fingerprint("abc", &avif).ends_with("|v2"));
+        assert!(fingerprint("abc", &RenderSpec::default()).ends_with("|v1"));
     }
 }

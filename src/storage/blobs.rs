@@ -111,6 +111,14 @@ pub struct BlobEntry {
     pub last_modified: DateTime<Utc>,
 }
 
+/// A blob seen by a listing, with its size.
+#[derive(Debug, Clone)]
+pub struct SizedBlob {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
 /// Blobs above this size are written as multipart uploads.
 const MULTIPART_THRESHOLD: usize = 8 << 20;
 /// S3's smallest allowed part (except the last).
@@ -278,6 +286,21 @@ impl BlobStore {
         Uuid::parse_str(parts.next()?).ok()
     }
 
+    /// The prefix under which an environment's blobs live.
+    pub fn environment_prefix(environment_id: Uuid) -> String {
+        environment_id.to_string()
+    }
+
+    /// The prefix under which an image's variants live (the original is beside it).
+    pub fn variants_prefix(environment_id: Uuid, image_id: Uuid) -> String {
+        BlobStore::key(environment_id, image_id, "variants")
+    }
+
+    /// Whether a key names a variant rather than an original.
+    pub fn is_variant_key(key: &str) -> bool {
+        key.split('/').nth(2) == Some("variants")
+    }
+
     /// Writes the whole blob durably; when this returns Ok the bytes survive a crash. A
     /// large blob goes up in parts; the object appears only when the last part is done.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
@@ -400,6 +423,23 @@ impl BlobStore {
                 })
             })
             .boxed()
+    }
+
+    /// Every blob under `prefix/` with its size and time of writing: what a variant
+    /// budget counts and evicts by.
+    pub async fn list_sized(&self, prefix: &str) -> Result<Vec<SizedBlob>> {
+        self.store
+            .list(Some(&Path::from(prefix)))
+            .map(|entry| {
+                let meta = entry?;
+                Ok(SizedBlob {
+                    key: meta.location.to_string(),
+                    size: meta.size,
+                    last_modified: meta.last_modified,
+                })
+            })
+            .try_collect()
+            .await
     }
 
     /// A cheap request that proves the store answers, for readiness checks.

@@ -15,6 +15,8 @@ mod openapi;
 mod ops;
 mod process;
 mod proxy;
+mod rendition_budget;
+mod rendition_caching;
 mod renditions;
 mod scaleout;
 mod serving;

@@ -24,8 +24,12 @@ use crate::media::source::Pixels;
 
 /// rav1e speed, 1 (slowest) to 10. Measured on a 512 px rendition (built
 /// without rav1e's assembly, which would need nasm): 8 took ~0.7 s, 9 ~0.4 s
-/// for files 1.5% larger, 10 ~0.17 s but 16% larger. 9 is the knee.
-pub(crate) const AVIF_SPEED: u8 = 9;
+/// for files 1.5% larger, 10 ~0.17 s but 16% larger. A cold rendition is on
+/// a visitor's critical path, so latency wins: 10, and outputs above the
+/// service's AVIF pixel budget are WebP instead (a cold full-size AVIF of a
+/// 3840x2160 photo took 14.7 s at 9). Changing this changes AVIF output, so
+/// `service::variant_name`'s AVIF version must be bumped with it.
+pub(crate) const AVIF_SPEED: u8 = 10;
 
 /// NeuQuant sampling step for GIF palettes, 1 (best) to 30 (fastest). 10 is
 /// gif's own recommendation and keeps animations quick to encode.
