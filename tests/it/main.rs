@@ -4,6 +4,7 @@
 
 mod access;
 mod backends;
+mod bombs;
 mod cluster;
 mod dialects;
 mod harness;
