@@ -14,10 +14,11 @@ use super::jpeg_scans::JpegCost;
 use super::sniff::limit;
 use super::{ImageFormat, MediaError, MediaLimits};
 
-/// How many times the scans of a JPEG may read the samples of the largest allowed image
-/// (`max_pixels` x 3 components). A standard progressive JPEG reads its own samples 8 to
-/// 14 times, a baseline one once; the bound keeps the worst accepted decode within a few
-/// hundred milliseconds of CPU.
+/// How many samples the scans of a JPEG may read together per pixel of the largest
+/// allowed image (`max_pixels`). A baseline JPEG reads each of its samples once (3 per
+/// pixel at 4:4:4, 1.5 at 4:2:0); a standard progressive one reads 8 (4:2:0) to 14
+/// (4:4:4) per pixel. The bound keeps the worst accepted decode within a few hundred
+/// milliseconds of CPU.
 pub(crate) const JPEG_SCAN_PASSES: u64 = 16;
 
 /// A BMP run-length code describes at most 255 pixels in two bytes; an RLE bitmap that
@@ -57,15 +58,12 @@ pub(crate) fn jpeg(cost: &JpegCost, limits: &MediaLimits) -> Result<u64, MediaEr
             ),
         ));
     }
-    let budget = limits
-        .max_pixels
-        .saturating_mul(3)
-        .saturating_mul(JPEG_SCAN_PASSES);
+    let budget = limits.max_pixels.saturating_mul(JPEG_SCAN_PASSES);
     if cost.scan_samples > budget {
         return Err(limit(
             "max_jpeg_scan_samples",
             format!(
-                "the JPEG's {} scans read {} samples, more than {JPEG_SCAN_PASSES} passes over the largest allowed image ({budget}); decoding it would take too long",
+                "the JPEG's {} scans read {} samples, more than {JPEG_SCAN_PASSES} per pixel of the largest allowed image ({budget}); decoding it would take too long",
                 cost.scans, cost.scan_samples
             ),
         ));

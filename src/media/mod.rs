@@ -133,7 +133,7 @@ pub struct MediaLimits {
     pub max_width: u32,
     pub max_height: u32,
     /// Width times height of one frame. A JPEG's scans may together read at most
-    /// 16 times this many samples of each of three components.
+    /// 16 times this many samples.
     pub max_pixels: u64,
     pub max_frames: u32,
     /// Width times height times frames, which bounds the total decoding work

@@ -231,9 +231,8 @@ fn renditions_refuse_jpegs_with_too_many_scans() {
 }
 
 #[test]
-fn the_scans_of_a_jpeg_may_read_its_samples_at_most_sixteen_times() {
-    // 3 x 20 scans, each of one 64 x 48 component: 60 passes over one component's
-    // samples, 20 over all three.
+fn the_scans_of_a_jpeg_may_read_at_most_sixteen_samples_a_pixel() {
+    // 3 x 20 scans, each of one 64 x 48 component: 60 samples read per pixel.
     let jpeg = progressive(64, 48, 20);
     let own_size = MediaLimits {
         max_pixels: 64 * 48,
@@ -243,9 +242,9 @@ fn the_scans_of_a_jpeg_may_read_its_samples_at_most_sixteen_times() {
         sniff::read_header(&jpeg, &own_size),
         "max_jpeg_scan_samples",
     );
-    // 16 passes of all three components over a frame of this size is enough.
+    // 16 samples a pixel of a frame 3.75 times this size is enough.
     let enough = MediaLimits {
-        max_pixels: 64 * 48 * 20 / 16,
+        max_pixels: 64 * 48 * 60 / 16,
         ..MediaLimits::default()
     };
     sniff::read_header(&jpeg, &enough).unwrap();

@@ -62,9 +62,9 @@ async fn jpegs_with_more_scans_than_the_limit_are_refused_before_decoding() {
 }
 
 #[tokio::test]
-async fn the_scans_of_a_jpeg_cannot_read_its_pixels_more_than_sixteen_times() {
-    // 60 scans (3 DC, 57 AC of one component each) over a 64 × 48 image read its samples
-    // 60 times: under the scan limit, but 3.75 × the budget of an image this size when the
+async fn the_scans_of_a_jpeg_cannot_read_more_than_sixteen_samples_a_pixel() {
+    // 60 scans (3 DC, 57 AC of one component each) over a 64 × 48 image read 60 samples a
+    // pixel: under the scan limit, but 3.75 × the budget of an image this size when the
     // pixel limit is its own size. With the default pixel limit it is small enough.
     let jpeg = progressive_jpeg(64, 48, 20);
     let tight = TestServer::start_with(&["--max-pixels", "3072"]).await;
