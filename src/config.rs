@@ -63,6 +63,18 @@ pub struct ServeArgs {
         default_value_t = 100_000_000
     )]
     pub max_animation_pixels: u64,
+    /// Bytes of pixels one decode may hold (width x height x channels x bytes per sample,
+    /// a GIF's canvas and a progressive JPEG's coefficients counted), checked from the
+    /// header before decoding; `workers` times this bounds all decodes at once.
+    #[arg(
+        long,
+        env = "IMAGESTORE_MAX_DECODE_BYTES",
+        default_value_t = 128 * 1024 * 1024
+    )]
+    pub max_decode_bytes: u64,
+    /// Most scans in one JPEG (each costs a pass over the image; libjpeg-turbo allows 1000).
+    #[arg(long, env = "IMAGESTORE_MAX_JPEG_SCANS", default_value_t = 100)]
+    pub max_jpeg_scans: u32,
     /// Largest width or height of a rendition, in pixels.
     #[arg(long, env = "IMAGESTORE_MAX_OUTPUT_SIDE", default_value_t = 4096)]
     pub max_output_side: u32,
@@ -274,6 +286,8 @@ impl ServeArgs {
             ("--max-pixels", self.max_pixels),
             ("--max-frames", u64::from(self.max_frames)),
             ("--max-animation-pixels", self.max_animation_pixels),
+            ("--max-decode-bytes", self.max_decode_bytes),
+            ("--max-jpeg-scans", u64::from(self.max_jpeg_scans)),
             ("--max-output-side", u64::from(self.max_output_side)),
             ("--max-avif-pixels", self.max_avif_pixels),
             (
@@ -306,6 +320,10 @@ impl ServeArgs {
                 max_pixels: self.max_pixels,
                 max_frames: self.max_frames,
                 max_animation_pixels: self.max_animation_pixels,
+                max_decode_bytes: self.max_decode_bytes,
+                max_jpeg_scans: self.max_jpeg_scans,
+                // A re-encoded TIFF may be no larger than an upload may be.
+                max_stored_bytes: self.max_upload_bytes,
             },
             max_output_side: self.max_output_side,
             renditions: RenditionBudget {

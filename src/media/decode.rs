@@ -17,10 +17,6 @@ use super::sniff::limit;
 use super::source::{ScaledJpegPixels, scaled_jpeg_decoder};
 use super::{Header, ImageFormat, MediaError, MediaLimits};
 
-/// The worst-case bytes per pixel of a decoded image (RGBA, 32-bit float),
-/// used to turn the pixel limit into an allocation limit.
-const MAX_BYTES_PER_PIXEL: u64 = 16;
-
 /// What the decode produced.
 pub(crate) struct Decoded {
     /// The pixels of a still TIFF, which is re-encoded from them; `None` for
@@ -122,13 +118,14 @@ fn validate_jpeg_scaled(
     scaled.decode().ok()
 }
 
-/// The decoder's own limits: the same width and height, and an allocation
-/// budget of the largest allowed frame at the widest pixel type.
-fn image_limits(limits: &MediaLimits) -> image::Limits {
+/// The decoder's own limits: the same width and height, and the decode budget
+/// (`max_decode_bytes`) as its allocation limit, which the header check has
+/// already held the image to.
+pub(crate) fn image_limits(limits: &MediaLimits) -> image::Limits {
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_width);
     l.max_image_height = Some(limits.max_height);
-    l.max_alloc = Some(limits.max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL));
+    l.max_alloc = Some(limits.max_decode_bytes);
     l
 }
 
@@ -153,10 +150,11 @@ fn prepare(
     }
     if decoder.total_bytes() > budget {
         return Err(limit(
-            "max_pixels",
+            "max_decode_bytes",
             format!(
-                "decoding this {} image needs more memory than the pixel limit allows",
-                format.name()
+                "decoding this {} image needs {} bytes of memory, more than the limit of {budget} (--max-decode-bytes)",
+                format.name(),
+                decoder.total_bytes()
             ),
         ));
     }
@@ -198,8 +196,10 @@ pub(crate) fn image_error(format: ImageFormat, err: ImageError) -> MediaError {
     let name = format.name();
     match err {
         ImageError::Limits(_) => limit(
-            "max_pixels",
-            format!("decoding this {name} image needs more memory than the pixel limit allows"),
+            "max_decode_bytes",
+            format!(
+                "decoding this {name} image needs more memory than the decode limit allows (--max-decode-bytes)"
+            ),
         ),
         ImageError::Unsupported(_) => MediaError::Malformed(format!(
             "the {name} file uses a feature that is not supported"

@@ -19,6 +19,7 @@ fn small_limits() -> MediaLimits {
         max_pixels: 400_000,
         max_frames: 40,
         max_animation_pixels: 2_000_000,
+        ..MediaLimits::default()
     }
 }
 

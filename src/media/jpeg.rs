@@ -1,9 +1,9 @@
 //! JPEG structure: frame-header dimensions and segment-level metadata removal.
 //!
 //! A JPEG is a list of marker segments; the frame header (SOFn) carries the
-//! size and the APPn and COM segments carry metadata. The header reader walks
-//! segments up to the first SOFn so an oversized image is refused without
-//! decoding. Stripping uses img-parts for the segments before the first scan
+//! size and the APPn and COM segments carry metadata. The segment walker here is
+//! shared with `jpeg_scans`, which reads the frame header and every scan header
+//! so an oversized or overly costly image is refused without decoding. Stripping uses img-parts for the segments before the first scan
 //! and a small walker of our own for everything after it, because img-parts
 //! keeps the rest of the file as one opaque blob: comments between
 //! progressive scans and bytes appended after the end-of-image marker would
@@ -16,33 +16,6 @@ use img_parts::jpeg::{Jpeg, JpegSegment, markers};
 
 use super::MediaError;
 use super::exif;
-
-/// Reads the stored width and height from the first frame header.
-pub(crate) fn dimensions(data: &[u8]) -> Result<(u32, u32), MediaError> {
-    let mut pos = 2usize;
-    loop {
-        let (marker, next) = next_marker(data, pos).ok_or_else(no_frame)?;
-        match marker {
-            markers::EOI | markers::SOS => return Err(no_frame()),
-            m if !has_length(m) => pos = next,
-            m => {
-                let len = usize::from(be16(data, next).ok_or_else(no_frame)?);
-                if len < 2 {
-                    return Err(MediaError::malformed(
-                        "a JPEG segment has an invalid length",
-                    ));
-                }
-                if is_sof(m) {
-                    // Precision (1 byte), then height and width (2 bytes each).
-                    let height = be16(data, next.saturating_add(3)).ok_or_else(no_frame)?;
-                    let width = be16(data, next.saturating_add(5)).ok_or_else(no_frame)?;
-                    return Ok((u32::from(width), u32::from(height)));
-                }
-                pos = next.checked_add(len).ok_or_else(no_frame)?;
-            }
-        }
-    }
-}
 
 /// Removes every APPn segment except JFIF (APP0, with any thumbnail cut
 /// off), ICC profiles (APP2) and Adobe (APP14), removes all comments, and
@@ -140,7 +113,7 @@ fn clean_tail(tail: &[u8]) -> Result<Bytes, MediaError> {
 /// Finds the next marker at or after `pos`, skipping entropy-coded bytes,
 /// stuffed zero bytes, restart markers and fill bytes. Returns the marker
 /// and the position just after it.
-fn next_marker(data: &[u8], mut pos: usize) -> Option<(u8, usize)> {
+pub(super) fn next_marker(data: &[u8], mut pos: usize) -> Option<(u8, usize)> {
     loop {
         let ff = pos.checked_add(data.get(pos..)?.iter().position(|&b| b == 0xFF)?)?;
         let mut m = ff.checked_add(1)?;
@@ -158,22 +131,18 @@ fn next_marker(data: &[u8], mut pos: usize) -> Option<(u8, usize)> {
 }
 
 /// Markers without a length field: TEM, RSTn, SOI and EOI.
-fn has_length(marker: u8) -> bool {
+pub(super) fn has_length(marker: u8) -> bool {
     !matches!(marker, 0x01 | 0xD0..=0xD9)
 }
 
 /// SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC), which share the range.
-fn is_sof(marker: u8) -> bool {
+pub(super) fn is_sof(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
 }
 
-fn be16(data: &[u8], pos: usize) -> Option<u16> {
+pub(super) fn be16(data: &[u8], pos: usize) -> Option<u16> {
     let bytes = data.get(pos..pos.checked_add(2)?)?;
     Some(u16::from_be_bytes(bytes.try_into().ok()?))
-}
-
-fn no_frame() -> MediaError {
-    MediaError::malformed("the JPEG file has no frame header (it is truncated or corrupt)")
 }
 
 fn truncated() -> MediaError {
@@ -197,24 +166,14 @@ impl EntropyBytes for JpegSegment {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A structurally valid (not decodable) JPEG skeleton around `middle`.
-    fn skeleton(middle: &[u8], tail: &[u8]) -> Vec<u8> {
+    pub(crate) fn skeleton(middle: &[u8], tail: &[u8]) -> Vec<u8> {
         let sof = [0xFF, 0xC0, 0, 11, 8, 0, 2, 0, 3, 1, 1, 0x11, 0];
         let sos = [0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0];
         [&[0xFF, 0xD8][..], middle, &sof, &sos, tail].concat()
-    }
-
-    #[test]
-    fn reads_frame_size_after_metadata() {
-        let app1 = [0xFF, 0xE1, 0, 6, b'E', b'x', 0, 0];
-        let j = skeleton(&app1, &[1, 2, 0xFF, 0xD9]);
-        assert_eq!(dimensions(&j).unwrap(), (3, 2));
-        for cut in 0..16 {
-            assert!(dimensions(&j[..cut]).is_err());
-        }
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! there is no generation loss. The one piece of metadata that changes how a
 //! picture looks, the EXIF Orientation, is read first and written back as a
 //! minimal EXIF block. TIFF is the exception: its metadata shares the IFD
-//! with the pixel layout, so it is re-encoded losslessly from decoded pixels.
+//! with the pixel layout, so it is re-encoded losslessly from decoded pixels,
+//! deflate-compressed so that a small compressed upload is not stored as
+//! hundreds of megabytes of raw samples.
 
 use std::io::Cursor;
 
 use bytes::Bytes;
+use image::DynamicImage;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageEncoder};
 use img_parts::ImageEXIF;
 use img_parts::jpeg::Jpeg;
 use img_parts::png::Png;
@@ -21,11 +23,14 @@ use img_parts::webp::WebP;
 
 use super::{ImageFormat, MediaError, exif, gif, jpeg, webp};
 
-/// PNG chunks that survive: the critical ones, colour and transparency
-/// information needed to render correctly, and the APNG animation chunks.
-const PNG_KEEP: [&[u8; 4]; 16] = [
+/// PNG chunks that survive: the critical ones, and the colour and transparency
+/// information needed to render correctly. The APNG chunks (acTL, fcTL, fdAT) do
+/// not: only the default image is decoded to prove the upload, so the frames after
+/// it would be bytes nobody checked (an HTML payload in an fdAT chunk would be
+/// served back), and a PNG is stored and described as the one image it proved.
+const PNG_KEEP: [&[u8; 4]; 13] = [
     b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
-    b"bKGD", b"pHYs", b"acTL", b"fcTL", b"fdAT", b"cICP",
+    b"bKGD", b"pHYs", b"cICP",
 ];
 
 /// Reads the EXIF orientation (1..=8) of an upload; 1 when the format has
@@ -91,9 +96,13 @@ fn strip_png(data: Bytes, orientation: u8) -> Result<Bytes, MediaError> {
 }
 
 /// Rewrites a decoded TIFF upright and without any metadata: the pixels are
-/// rotated by `orientation` and encoded losslessly, converting to a colour
-/// type the TIFF encoder supports where necessary.
+/// rotated by `orientation` and encoded losslessly with deflate compression
+/// and horizontal prediction, converting to a colour type the TIFF encoder
+/// supports where necessary.
 pub fn reencode_tiff(pixels: DynamicImage, orientation: u8) -> Result<Bytes, MediaError> {
+    use tiff::encoder::colortype::{Gray8, Gray16, RGB8, RGB16, RGBA8, RGBA16};
+    use tiff::encoder::{Compression, DeflateLevel, Predictor, TiffEncoder};
+
     let mut pixels = pixels;
     if let Some(o) = Orientation::from_exif(orientation) {
         pixels.apply_orientation(o);
@@ -109,15 +118,24 @@ pub fn reencode_tiff(pixels: DynamicImage, orientation: u8) -> Result<Bytes, Med
         DynamicImage::ImageLumaA16(_) => DynamicImage::ImageRgba16(pixels.to_rgba16()),
         other => DynamicImage::ImageRgba8(other.to_rgba8()),
     };
+    let failed = |_| MediaError::malformed("the TIFF image could not be re-encoded");
+    let (width, height) = (pixels.width(), pixels.height());
     let mut out = Cursor::new(Vec::new());
-    image::codecs::tiff::TiffEncoder::new(&mut out)
-        .write_image(
-            pixels.as_bytes(),
-            pixels.width(),
-            pixels.height(),
-            pixels.color().into(),
-        )
-        .map_err(|_| MediaError::malformed("the TIFF image could not be re-encoded"))?;
+    let mut encoder = TiffEncoder::new(&mut out)
+        .map_err(failed)?
+        .with_compression(Compression::Deflate(DeflateLevel::Balanced))
+        .with_predictor(Predictor::Horizontal);
+    match &pixels {
+        DynamicImage::ImageLuma8(b) => encoder.write_image::<Gray8>(width, height, b),
+        DynamicImage::ImageLuma16(b) => encoder.write_image::<Gray16>(width, height, b),
+        DynamicImage::ImageRgb8(b) => encoder.write_image::<RGB8>(width, height, b),
+        DynamicImage::ImageRgb16(b) => encoder.write_image::<RGB16>(width, height, b),
+        DynamicImage::ImageRgba8(b) => encoder.write_image::<RGBA8>(width, height, b),
+        DynamicImage::ImageRgba16(b) => encoder.write_image::<RGBA16>(width, height, b),
+        // Not reached: every other type was converted to RGBA above.
+        other => encoder.write_image::<RGBA8>(width, height, &other.to_rgba8()),
+    }
+    .map_err(failed)?;
     Ok(Bytes::from(out.into_inner()))
 }
 
@@ -148,6 +166,8 @@ pub fn verify_dimensions(
 
 #[cfg(test)]
 mod tests {
+    use image::ImageEncoder;
+
     use super::*;
 
     /// A valid 2x1 RGB PNG, optionally with extra chunks after IHDR.

@@ -18,10 +18,12 @@ pub mod placeholder;
 pub mod sniff;
 pub mod transform;
 
+mod budget;
 mod decode;
 mod exif;
 mod gif;
 mod jpeg;
+mod jpeg_scans;
 mod source;
 mod thumb_hash;
 mod webp;
@@ -30,6 +32,8 @@ mod webp;
 mod fuzz;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bombs;
 #[cfg(test)]
 mod tests_render;
 #[cfg(test)]
@@ -128,12 +132,23 @@ impl ImageFormat {
 pub struct MediaLimits {
     pub max_width: u32,
     pub max_height: u32,
-    /// Width times height of one frame.
+    /// Width times height of one frame. A JPEG's scans may together read at most
+    /// 16 times this many samples.
     pub max_pixels: u64,
     pub max_frames: u32,
     /// Width times height times frames, which bounds the total decoding work
     /// of an animation.
     pub max_animation_pixels: u64,
+    /// Bytes of pixels one decode may hold: width x height x channels x bytes
+    /// per sample as the decoder allocates them, with a GIF's or an animation's
+    /// canvas and a progressive JPEG's coefficients. Checked from the header
+    /// before decoding, and given to the decoders as their allocation limit.
+    pub max_decode_bytes: u64,
+    /// Scans (SOS segments) of one JPEG; each costs a pass over its components.
+    pub max_jpeg_scans: u32,
+    /// The largest stored original: a TIFF is re-encoded, and refused when the
+    /// result would be larger than this (the service sets it to its upload limit).
+    pub max_stored_bytes: u64,
 }
 
 impl Default for MediaLimits {
@@ -144,6 +159,9 @@ impl Default for MediaLimits {
             max_pixels: 40_000_000,
             max_frames: 300,
             max_animation_pixels: 100_000_000,
+            max_decode_bytes: 128 * 1024 * 1024,
+            max_jpeg_scans: 100,
+            max_stored_bytes: 20 * 1024 * 1024,
         }
     }
 }
@@ -157,8 +175,9 @@ pub enum MediaError {
     /// Claims to be an accepted format but is truncated or corrupt. Maps to HTTP 400/422.
     #[error("{0}")]
     Malformed(String),
-    /// Dimensions/area/frames exceed a limit. `limit` is a stable snake_case name such as
-    /// "max_width", "max_height", "max_pixels", "max_frames", "max_animation_pixels". Maps to HTTP 422.
+    /// Dimensions/area/frames/decoding cost exceed a limit. `limit` is a stable snake_case
+    /// name such as "max_width", "max_height", "max_pixels", "max_frames",
+    /// "max_animation_pixels", "max_decode_bytes", "max_jpeg_scans". Maps to HTTP 422.
     #[error("{message}")]
     LimitExceeded {
         limit: &'static str,
@@ -198,6 +217,8 @@ pub struct Ingested {
     /// A JPEG's pixels at 1/8 scale from the decode that proved it, for its placeholder
     /// (`placeholder::for_upload` takes them).
     pub(crate) eighth: Option<source::ScaledJpegPixels>,
+    /// The decode budget the upload was checked with, for the placeholder's decode.
+    pub(crate) max_decode_bytes: u64,
 }
 
 /// Runs the whole pipeline: detect, check the header against `limits`,
@@ -208,7 +229,8 @@ pub struct Ingested {
 /// decode because it is cheap and already refuses truncated files, and
 /// because decoding the stripped bytes proves that what we store, not just
 /// what we received, is a real image. TIFF is the exception: it is decoded
-/// first and re-encoded from its pixels.
+/// first and re-encoded from its pixels, compressed, and refused when even
+/// so it would be larger than `limits.max_stored_bytes`.
 pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError> {
     let format = sniff::detect_format(&data)?;
     let header = sniff::read_header(&data, limits)?;
@@ -220,7 +242,18 @@ pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError>
         let pixels = decode::decode(&data, &header, limits)?
             .pixels
             .ok_or_else(|| MediaError::malformed("the TIFF image has no pixels"))?;
-        (metadata::reencode_tiff(pixels, orientation)?, None)
+        let bytes = metadata::reencode_tiff(pixels, orientation)?;
+        if bytes.len() as u64 > limits.max_stored_bytes {
+            return Err(sniff::limit(
+                "max_stored_bytes",
+                format!(
+                    "re-encoded without its metadata this TIFF would be {} bytes, more than the upload limit of {}",
+                    bytes.len(),
+                    limits.max_stored_bytes
+                ),
+            ));
+        }
+        (bytes, None)
     } else {
         let stripped = metadata::strip(format, data, orientation)?;
         let decoded = decode::decode(&stripped, &header, limits)?;
@@ -236,6 +269,7 @@ pub fn ingest(data: Bytes, limits: &MediaLimits) -> Result<Ingested, MediaError>
         orientation,
         bytes,
         eighth,
+        max_decode_bytes: limits.max_decode_bytes,
     };
     let (stored_size, _) = ingested.stored_geometry();
     metadata::verify_dimensions(format, &ingested.bytes, stored_size)?;

@@ -14,7 +14,7 @@ use super::source::{self, ScaledJpegPixels};
 use super::transform::geometry::layout;
 use super::transform::pixels::{Padding, compose, with_alpha};
 use super::transform::{Fit, OutputFormat, RenderLimits, RenderSpec};
-use super::{ImageFormat, Ingested, MediaError, thumb_hash};
+use super::{ImageFormat, Ingested, MediaError, MediaLimits, thumb_hash};
 
 /// The largest side of the image that is hashed. ThumbHash accepts up to 100, but it
 /// keeps at most 7 cosine terms per axis, which 32 samples per side already resolve
@@ -52,7 +52,8 @@ fn placeholder_hashing(
     source_format: ImageFormat,
     side: u32,
 ) -> Result<Placeholder, MediaError> {
-    hash_opened(&source::open(source, source_format)?, side, None)
+    let budget = MediaLimits::default().max_decode_bytes;
+    hash_opened(&source::open(source, source_format, budget)?, side, None)
 }
 
 /// The placeholder of an opened image shrunk to fit `side` x `side`, reusing `earlier`

@@ -9,7 +9,9 @@
 
 use std::io::Cursor;
 
-use super::{Header, ImageFormat, MediaError, MediaLimits, decode, gif, jpeg, webp};
+use image::ImageDecoder;
+
+use super::{Header, ImageFormat, MediaError, MediaLimits, budget, decode, gif, jpeg_scans, webp};
 
 const ACCEPTED: &str = "accepted formats: JPEG, PNG, GIF, WebP, TIFF, BMP";
 
@@ -111,17 +113,24 @@ fn looks_like_text(window: &[u8]) -> bool {
 }
 
 /// Reads dimensions and frame count from the headers and checks them
-/// against `limits`. No pixel data is decoded.
+/// against `limits`, together with what decoding will cost: the bytes the
+/// decoder will allocate and, for a JPEG, the number of its scans and the
+/// samples they read (see [`budget`]). No pixel data is decoded.
 pub fn read_header(data: &[u8], limits: &MediaLimits) -> Result<Header, MediaError> {
     let format = detect_format(data)?;
-    let (width, height, frames) = match format {
+    let mut jpeg_cost = None;
+    let (width, height, frames, decode_bytes) = match format {
         ImageFormat::Png => {
             let (w, h) = png_size(data)?;
-            (w, h, 1)
+            (w, h, 1, budget::png(data, w, h)?)
         }
         ImageFormat::Jpeg => {
-            let (w, h) = jpeg::dimensions(data)?;
-            (w, h, 1)
+            // The walk stops a scan past the limit, so a file of thousands of scans
+            // costs no more to refuse than one at the limit.
+            let cost = jpeg_scans::inspect(data, limits.max_jpeg_scans)?;
+            let (w, h) = (cost.width, cost.height);
+            jpeg_cost = Some(cost);
+            (w, h, 1, 0)
         }
         ImageFormat::Gif => {
             // The screen is checked before the walk, so a huge screen is
@@ -132,25 +141,39 @@ pub fn read_header(data: &[u8], limits: &MediaLimits) -> Result<Header, MediaErr
             if info.frames == 0 {
                 return Err(MediaError::malformed("the GIF file has no frames"));
             }
-            check_size(format, info.max_frame_width, info.max_frame_height, limits)
-                .map_err(|e| frame_error(e, &info))?;
-            (w, h, info.frames)
+            let frame = (info.max_frame_width, info.max_frame_height);
+            check_size(format, frame.0, frame.1, limits).map_err(|e| frame_error(e, &info))?;
+            (w, h, info.frames, budget::gif((w, h), frame, info.frames))
         }
-        ImageFormat::Webp => webp::inspect(data)?,
+        ImageFormat::Webp => {
+            let (w, h, frames) = webp::inspect(data)?;
+            (w, h, frames, budget::webp(w, h, frames))
+        }
         ImageFormat::Bmp => {
             let (w, h) = bmp_size(data)?;
-            (w, h, 1)
+            (w, h, 1, budget::bmp(data, w, h))
         }
         ImageFormat::Tiff => {
-            let (w, h) =
+            // The `image` crate reads the first directory to learn the size and the
+            // sample layout, which decides the decoded bytes (16-bit, float, alpha).
+            let decoder =
                 image::ImageReader::with_format(Cursor::new(data), image::ImageFormat::Tiff)
-                    .into_dimensions()
+                    .into_decoder()
                     .map_err(|e| decode::image_error(format, e))?;
-            (w, h, 1)
+            let (w, h) = decoder.dimensions();
+            (w, h, 1, decoder.total_bytes())
         }
     };
     check_size(format, width, height, limits)?;
     check_frames(width, height, frames, limits)?;
+    let decode_bytes = match &jpeg_cost {
+        Some(cost) => budget::jpeg(cost, limits)?,
+        None => decode_bytes,
+    };
+    budget::check_decode_bytes(format, decode_bytes, limits)?;
+    if format == ImageFormat::Bmp {
+        budget::bmp_rle(data, width, height)?;
+    }
     Ok(Header {
         format,
         width,

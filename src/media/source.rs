@@ -11,7 +11,9 @@
 //! through libwebp, which is much faster than the pure-Rust decoder; other
 //! formats and animations' first frames use the `image` crate. The EXIF
 //! orientation is read with the same function ingest used, so the displayed
-//! size seen here is the one ingest reported.
+//! size seen here is the one ingest reported. Every decoder is held to the
+//! caller's decode budget (`MediaLimits::max_decode_bytes`), which the header
+//! was checked against before (`sniff::read_header`).
 
 use std::io::Cursor;
 
@@ -22,11 +24,6 @@ use jpeg_decoder::{ImageInfo, PixelFormat};
 
 use super::decode::image_error;
 use super::{ImageFormat, Ingested, MediaError, displayed_dimensions, metadata};
-
-/// A cap on decoded pixel memory. Stored originals passed ingest's limits
-/// already; this is the `image` crate's own default, kept as a backstop for
-/// callers that pass bytes which never went through ingest.
-const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A decoded image, the reduction it was decoded at and its ICC profile.
 type Decoded = (DynamicImage, u32, Option<Vec<u8>>);
@@ -113,10 +110,13 @@ pub(crate) struct Opened<'a> {
     format: ImageFormat,
     stored: (u32, u32),
     pub orientation: u8,
+    /// The bytes the decoders may allocate.
+    budget: u64,
 }
 
 /// An upload just ingested, opened from what ingest learnt of it
 /// ([`Ingested::stored_geometry`]) instead of by parsing its header and EXIF again.
+/// Its decoders get the budget the upload was checked with.
 pub(crate) fn open_ingested(ingested: &Ingested) -> Opened<'_> {
     let (stored, orientation) = ingested.stored_geometry();
     Opened {
@@ -124,12 +124,18 @@ pub(crate) fn open_ingested(ingested: &Ingested) -> Opened<'_> {
         format: ingested.format,
         stored,
         orientation,
+        budget: ingested.max_decode_bytes,
     }
 }
 
-/// Reads the size and orientation of `data` without decoding pixels.
-pub(crate) fn open(data: &[u8], format: ImageFormat) -> Result<Opened<'_>, MediaError> {
-    let stored = image_reader(data, format)
+/// Reads the size and orientation of `data` without decoding pixels; its decoders
+/// may allocate `budget` bytes.
+pub(crate) fn open(
+    data: &[u8],
+    format: ImageFormat,
+    budget: u64,
+) -> Result<Opened<'_>, MediaError> {
+    let stored = image_reader(data, format, budget)
         .into_dimensions()
         .map_err(|e| image_error(format, e))?;
     // Ingest wrote at most a minimal EXIF block; reading it with ingest's own
@@ -141,6 +147,7 @@ pub(crate) fn open(data: &[u8], format: ImageFormat) -> Result<Opened<'_>, Media
         format,
         stored,
         orientation,
+        budget,
     })
 }
 
@@ -172,14 +179,14 @@ impl Opened<'_> {
             }
             // At full size the `image` crate's decoder (zune-jpeg) is the
             // faster one, so jpeg-decoder is only used when it can shrink.
-            ImageFormat::Jpeg if shrink > 1 => decode_jpeg_scaled(self.data, shrink),
-            ImageFormat::Webp => decode_webp(self.data, self.stored),
+            ImageFormat::Jpeg if shrink > 1 => decode_jpeg_scaled(self.data, shrink, self.budget),
+            ImageFormat::Webp => decode_webp(self.data, self.stored, self.budget),
             _ => None,
         };
         let (image, shrink, icc) = match fast {
             Some(decoded) => decoded,
             None => {
-                let (image, icc) = decode_full(self.data, self.format)?;
+                let (image, icc) = decode_full(self.data, self.format, self.budget)?;
                 (image, 1, icc)
             }
         };
@@ -279,8 +286,8 @@ impl ScaledJpeg<'_> {
 
 /// Decodes with jpeg-decoder at 1/`shrink` size; `None` means "use the
 /// full decoder instead", for whatever reason jpeg-decoder declined.
-fn decode_jpeg_scaled(data: &[u8], shrink: u32) -> Option<Decoded> {
-    let scaled = scaled_jpeg_decoder(data, shrink, MAX_DECODE_BYTES)?;
+fn decode_jpeg_scaled(data: &[u8], shrink: u32, budget: u64) -> Option<Decoded> {
+    let scaled = scaled_jpeg_decoder(data, shrink, budget)?;
     // Declining CMYK and 16-bit before the decode rather than after it.
     if !matches!(
         scaled.info.pixel_format,
@@ -295,9 +302,10 @@ fn decode_jpeg_scaled(data: &[u8], shrink: u32) -> Option<Decoded> {
 /// Decodes a still WebP with libwebp, about 2.5 times faster than the
 /// `image` crate's pure-Rust decoder on large photos; `None` for animations
 /// (the first frame then comes from the `image` decoder) and failures.
-fn decode_webp(data: &[u8], (w, h): (u32, u32)) -> Option<Decoded> {
-    // libwebp allocates the whole canvas itself, so the cap is checked here.
-    if u64::from(w) * u64::from(h) * 4 > MAX_DECODE_BYTES {
+fn decode_webp(data: &[u8], (w, h): (u32, u32), budget: u64) -> Option<Decoded> {
+    // libwebp allocates the whole canvas itself, so the cap is checked here; past it
+    // the `image` decoder refuses the file under the same budget.
+    if u64::from(w) * u64::from(h) * 4 > budget {
         return None;
     }
     let decoded = ::webp::Decoder::new(data).decode()?;
@@ -315,11 +323,11 @@ fn decode_webp(data: &[u8], (w, h): (u32, u32)) -> Option<Decoded> {
     Some((image, 1, icc))
 }
 
-/// The `image` crate's decoder for `format`, with its allocation limit.
-fn image_reader(data: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
+/// The `image` crate's decoder for `format`, with `budget` as its allocation limit.
+fn image_reader(data: &[u8], format: ImageFormat, budget: u64) -> ImageReader<Cursor<&[u8]>> {
     let mut reader = ImageReader::with_format(Cursor::new(data), format.to_image_format());
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits.max_alloc = Some(budget);
     reader.limits(limits);
     reader
 }
@@ -328,8 +336,9 @@ fn image_reader(data: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> 
 fn decode_full(
     data: &[u8],
     format: ImageFormat,
+    budget: u64,
 ) -> Result<(DynamicImage, Option<Vec<u8>>), MediaError> {
-    let mut decoder = image_reader(data, format)
+    let mut decoder = image_reader(data, format, budget)
         .into_decoder()
         .map_err(|e| image_error(format, e))?;
     // A broken profile only costs colour accuracy, so it is not an error.
@@ -348,7 +357,7 @@ mod tests {
     use crate::media::{MediaLimits, ingest};
 
     fn agree(ingested: &Ingested, what: &str) {
-        let parsed = open(&ingested.bytes, ingested.format).unwrap();
+        let parsed = open(&ingested.bytes, ingested.format, u64::MAX).unwrap();
         let known = open_ingested(ingested);
         assert_eq!(
             (known.stored, known.orientation),
@@ -390,6 +399,7 @@ mod tests {
             orientation: 6,
             bytes: metadata::reencode_tiff(pixels, 6).unwrap(),
             eighth: None,
+            max_decode_bytes: MediaLimits::default().max_decode_bytes,
         };
         agree(&tiff, "TIFF");
     }

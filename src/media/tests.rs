@@ -168,7 +168,7 @@ fn huge_jpeg_webp_bmp_tiff_headers_are_refused_quickly() {
 /// A little-endian, uncompressed 8-bit grey TIFF of `width`x`height` with
 /// an Orientation tag, in one strip holding `pixels` (which may be shorter
 /// than the image claims, to fake a huge header).
-fn grey_tiff(width: u32, height: u32, orientation: u32, pixels: &[u8]) -> Vec<u8> {
+pub(super) fn grey_tiff(width: u32, height: u32, orientation: u32, pixels: &[u8]) -> Vec<u8> {
     let count = 10u32;
     let data_offset = 8 + 2 + count * 12 + 4;
     let entries: [(u16, u16, u32); 10] = [

@@ -17,8 +17,7 @@ pub(super) mod pixels;
 use bytes::Bytes;
 
 use self::pixels::{Padding, compose};
-use super::source;
-use super::{ImageFormat, MediaError};
+use super::{ImageFormat, MediaError, MediaLimits, sniff, source};
 
 /// How the image is fitted into a box of width x height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,21 +186,40 @@ pub fn plan(
     geometry::layout(source_width, source_height, spec, limits).map(|l| l.canvas)
 }
 
-/// Renders `source`, a stored original in `source_format`, as `spec` says.
-///
-/// The spec is validated against the source size before any pixel is
-/// decoded. The output has exactly the size [`plan`] returns, carries no
-/// EXIF, XMP or other metadata, and keeps the source's ICC profile in JPEG
-/// and PNG. Animated sources keep their animation for GIF and WebP output
-/// when `spec.animated` is set, up to 300 frames (LimitExceeded
-/// "max_frames" beyond).
+/// Renders `source`, a stored original in `source_format`, as `spec` says,
+/// under the default [`MediaLimits`]; see [`render_within`].
 pub fn render(
     source: &[u8],
     source_format: ImageFormat,
     spec: &RenderSpec,
     limits: &RenderLimits,
 ) -> Result<Rendered, MediaError> {
-    let opened = source::open(source, source_format)?;
+    render_within(source, source_format, spec, limits, &MediaLimits::default())
+}
+
+/// Renders `source`, a stored original in `source_format`, as `spec` says.
+///
+/// The source's header is checked against `media` as an upload's is (size,
+/// frames, the bytes its decode will hold, a JPEG's scans) and the spec is
+/// validated against its size before any pixel is decoded; the decoders are
+/// then held to `media.max_decode_bytes`. A service should pass the limits
+/// its uploads were checked with, so that what it accepted it can render and
+/// an original stored before a limit existed costs no more than a new one.
+/// The output has exactly the size [`plan`] returns, carries no EXIF, XMP or
+/// other metadata, and keeps the source's ICC profile in JPEG and PNG.
+/// Animated sources keep their animation for GIF and WebP output when
+/// `spec.animated` is set, up to 300 frames (LimitExceeded "max_frames"
+/// beyond).
+pub fn render_within(
+    source: &[u8],
+    source_format: ImageFormat,
+    spec: &RenderSpec,
+    limits: &RenderLimits,
+    media: &MediaLimits,
+) -> Result<Rendered, MediaError> {
+    sniff::read_header(source, media)?;
+    let budget = media.max_decode_bytes;
+    let opened = source::open(source, source_format, budget)?;
     let displayed = opened.displayed();
     let layout = geometry::layout(displayed.0, displayed.1, spec, limits)?;
     let animate = spec.animated
@@ -215,6 +233,7 @@ pub fn render(
             displayed,
             &layout,
             spec,
+            budget,
         )?)
     } else {
         let upright = opened.decode(layout.reduction())?;
@@ -244,7 +263,8 @@ pub(crate) fn decode_for(
     spec: &RenderSpec,
     limits: &RenderLimits,
 ) -> Result<(source::Upright, geometry::Layout), MediaError> {
-    let opened = source::open(source, source_format)?;
+    let budget = MediaLimits::default().max_decode_bytes;
+    let opened = source::open(source, source_format, budget)?;
     let (w, h) = opened.displayed();
     let layout = geometry::layout(w, h, spec, limits)?;
     Ok((opened.decode(layout.reduction())?, layout))

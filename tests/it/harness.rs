@@ -258,7 +258,8 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-fn crc32(data: &[u8]) -> u32 {
+/// The CRC-32 of PNG chunks (and zlib, gzip).
+pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;
     for &byte in data {
         crc ^= u32::from(byte);

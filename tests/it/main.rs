@@ -5,6 +5,7 @@
 mod access;
 mod admin_beside_load;
 mod backends;
+mod bombs;
 mod cluster;
 mod dialects;
 mod harness;

@@ -47,7 +47,8 @@ fn too_many_frames() -> MediaError {
 }
 
 /// Renders every frame of an animated GIF or WebP to `spec.format` (GIF or
-/// WebP). `displayed` is the upright canvas size `layout` was planned for.
+/// WebP). `displayed` is the upright canvas size `layout` was planned for; the
+/// decoder may allocate `budget` bytes.
 pub(crate) fn render(
     data: &[u8],
     format: ImageFormat,
@@ -55,6 +56,7 @@ pub(crate) fn render(
     displayed: (u32, u32),
     layout: &Layout,
     spec: &RenderSpec,
+    budget: u64,
 ) -> Result<Vec<u8>, MediaError> {
     let count = frame_count(data, format)?;
     if count > MAX_FRAMES {
@@ -71,7 +73,7 @@ pub(crate) fn render(
         });
     }
 
-    let (frames, repeat) = decode_frames(data, format)?;
+    let (frames, repeat) = decode_frames(data, format, budget)?;
     let orientation = Orientation::from_exif(orientation);
     let mut out = Vec::new();
     for frame in frames {
@@ -104,14 +106,16 @@ pub(crate) fn render(
     bytes.ok_or_else(|| encode::failed(spec.format))
 }
 
-/// The frame iterator and loop count (`None` = forever) of an animation.
+/// The frame iterator and loop count (`None` = forever) of an animation, its
+/// decoder allowed to allocate `budget` bytes.
 fn decode_frames(
     data: &[u8],
     format: ImageFormat,
+    budget: u64,
 ) -> Result<(Frames<'_>, Option<u16>), MediaError> {
     let err = |e| image_error(format, e);
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    limits.max_alloc = Some(budget);
     let (frames, loops) = if format == ImageFormat::Webp {
         let mut decoder = WebPDecoder::new(Cursor::new(data)).map_err(err)?;
         decoder.set_limits(limits).map_err(err)?;
