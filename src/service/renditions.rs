@@ -241,6 +241,9 @@ impl Service {
         let processing = self.processing.clone();
         let budget = self.variant_budget.clone();
         let limits = self.render_limits();
+        // The limits uploads are checked with: what was accepted can be rendered, and an
+        // original stored before a limit existed costs no more than a new one.
+        let media = self.settings.media.clone();
         let (original, format, variant_key) =
             (image.blob_key.clone(), image.format, key.to_string());
         let (environment_id, image_id) = (image.environment_id, image.id);
@@ -253,7 +256,8 @@ impl Service {
                 let source = blobs.read_all(&original).await?;
                 let rendered = processing
                     .run(move || {
-                        transform::render(&source, format, &spec, &limits).map_err(Error::from)
+                        transform::render_within(&source, format, &spec, &limits, &media)
+                            .map_err(Error::from)
                     })
                     .await?;
                 let size = rendered.bytes.len() as u64;
