@@ -29,7 +29,7 @@ pub fn is_full(error: &io::Error) -> bool {
     ) || matches!(error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
-/// The first I/O error in an error's chain of sources that says storage is full.
+/// Whether any error in an error's chain of sources is an I/O error saying storage is full.
 pub fn full_in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(current) = next {
