@@ -55,10 +55,19 @@ pub enum Error {
     #[error("the server is busy; retry after {retry_after_secs} seconds")]
     Overloaded { retry_after_secs: u64 },
     /// The catalog or the blob store cannot be reached right now (connection refused or
-    /// lost, pool exhausted, engine shutting down, disk full). Transient by nature: the
+    /// lost, pool exhausted, engine shutting down). Transient by nature: the
     /// client is told to retry, and the instance recovers by itself when the engine does.
     #[error("{engine} unavailable: {message}")]
     Unavailable {
+        engine: &'static str,
+        message: String,
+    },
+    /// The disk or quota under the catalog, the blob store or the upload spool is full
+    /// (ENOSPC, EDQUOT, SQLite's SQLITE_FULL, PostgreSQL's 53100). Not transient like
+    /// `Unavailable`: an operator must free space. Made by [`Error::storage_full`], which
+    /// readiness remembers (`storage::capacity`).
+    #[error("{engine} is full: {message}")]
+    StorageFull {
         engine: &'static str,
         message: String,
     },
@@ -85,6 +94,16 @@ impl From<MediaError> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
+        let full = match &error {
+            sqlx::Error::Io(io) => crate::storage::capacity::is_full(io),
+            sqlx::Error::Database(database) => database
+                .code()
+                .is_some_and(|code| matches!(&*code, "13" | "53100")),
+            _ => false,
+        };
+        if full {
+            return Error::storage_full("catalog", error.to_string());
+        }
         let unavailable = match &error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
@@ -102,10 +121,13 @@ impl From<sqlx::Error> for Error {
 }
 
 /// Errors of the rusqlite connections SQLite's hot paths use beside sqlx (see
-/// `storage::catalog`), sorted as sqlx's are: busy, locked, I/O and a full disk mean the
-/// engine cannot serve now; anything else is the statement's own failure.
+/// `storage::catalog`), sorted as sqlx's are: a full disk is `StorageFull`; busy, locked
+/// and I/O mean the engine cannot serve now; anything else is the statement's own failure.
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
+        if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return Error::storage_full("catalog", error.to_string());
+        }
         let unavailable = matches!(
             error.sqlite_error_code(),
             Some(
@@ -145,6 +167,10 @@ impl From<object_store::Error> for Error {
     fn from(error: object_store::Error) -> Self {
         match error {
             object_store::Error::NotFound { .. } => Error::NotFound("blob"),
+            // A local store's write refused by a full disk, under the store's own error.
+            _ if crate::storage::capacity::full_in_chain(&error) => {
+                Error::storage_full("blob store", error.to_string())
+            }
             // What a store's client reports when a request failed on the way (connection
             // refused, timed out after its retries, a 5xx), or the local disk refused.
             object_store::Error::Generic { .. } => Error::Unavailable {
@@ -157,6 +183,12 @@ impl From<object_store::Error> for Error {
 }
 
 impl Error {
+    /// Storage refused a write for lack of space; noted, so that readiness reports it.
+    pub fn storage_full(engine: &'static str, message: String) -> Error {
+        crate::storage::capacity::note_full();
+        Error::StorageFull { engine, message }
+    }
+
     /// A short, stable name for metrics labels and logs.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -173,6 +205,7 @@ impl Error {
             Error::Throttled { .. } => "throttled",
             Error::Overloaded { .. } => "overloaded",
             Error::Unavailable { .. } => "unavailable",
+            Error::StorageFull { .. } => "storage_full",
             Error::Catalog(_) => "catalog",
             Error::Blobs(_) => "blobs",
             Error::Internal(_) => "internal",

@@ -1,15 +1,25 @@
 //! Background housekeeping: the orphan sweep. A blob no catalog row owns (an upload that
 //! crashed between its blob write and its row commit, or a delete whose blob removal
-//! failed) is removed once it is older than the grace period, never before, so that an
-//! upload still between its two writes is never touched. Temp files of uploads cut short
-//! by a crash are removed on the same schedule. `imagestore gc` runs one sweep by hand; a
+//! failed) is removed once it is older than the grace period. Staging files of blob
+//! writes and spooled upload bodies left by a crash or an abandoned request are removed on
+//! the same schedule (`storage::staging`). `imagestore gc` runs one sweep by hand; a
 //! server runs one every `--gc-interval` seconds. With many instances on one catalog,
 //! each sweep first takes the catalog's sweep lock and skips its turn when another
 //! instance is sweeping, so the same work is never done twice at once.
+//!
+//! No grace value, not even 0, can lose an acknowledged upload; the grace only spares the
+//! work of racing uploads that are about to commit. An upload writes its blob, then its
+//! row, then checks that the blob is still in the store and writes it again if not
+//! (`service::ingest`); the sweep reads an orphan's bytes, deletes it, then looks for its
+//! row once more and puts the bytes back if the row appeared meanwhile. Whichever of the
+//! two looks last sees the other's write, so a row committed while its blob was being
+//! swept always gets its bytes back (a read in that instant may see a 404). Staging and
+//! spool files are held under a lock by their writer while in flight, and a locked file
+//! is never removed.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -17,7 +27,8 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::service::Service;
-use crate::storage::BlobStore;
+use crate::storage::{BlobStore, staging};
+use uuid::Uuid;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -25,6 +36,9 @@ use crate::storage::BlobStore;
 pub struct SweepReport {
     pub blobs_examined: u64,
     pub orphans_removed: u64,
+    /// Staging files of blob writes that a crash or an abandoned request left behind.
+    pub staging_files_removed: u64,
+    /// Spooled upload bodies that a crash left behind.
     pub temp_files_removed: u64,
     pub expired_uploads_removed: u64,
     /// True when another instance held the sweep lock, so this sweep did nothing.
@@ -59,40 +73,51 @@ impl Service {
             if entry.last_modified > cutoff {
                 continue;
             }
-            let owned = match BlobStore::image_of_key(&entry.key) {
-                Some(image) => self.catalog.image_exists(image).await?,
-                // Not a key this service writes: leave it to whoever did.
-                None => true,
+            // Not a key this service writes: leave it to whoever did.
+            let Some(image) = BlobStore::image_of_key(&entry.key) else {
+                continue;
             };
-            if !owned {
-                self.blobs.delete(&entry.key).await?;
+            if !self.catalog.image_exists(image).await?
+                && self.remove_orphan(&entry.key, image).await?
+            {
                 report.orphans_removed += 1;
                 tracing::info!(key = %entry.key, "removed orphan blob");
             }
         }
-        report.temp_files_removed = remove_stale_files(&self.settings.temp_dir, grace);
+        let staging_root = self.blobs.staging_root().map(Path::to_path_buf);
+        let temp_dir = self.settings.temp_dir.clone();
+        (report.staging_files_removed, report.temp_files_removed) =
+            tokio::task::spawn_blocking(move || {
+                let staged = staging_root.map_or(0, |root| {
+                    staging::remove_stale(&root, staging::Kind::Staging, grace)
+                });
+                let spooled = staging::remove_stale(&temp_dir, staging::Kind::Spool, grace);
+                (staged, spooled)
+            })
+            .await
+            .map_err(|e| crate::error::Error::Internal(format!("the file sweep stopped: {e}")))?;
         metrics::counter!("imagestore_orphans_removed_total").increment(report.orphans_removed);
         Ok(report)
     }
-}
 
-fn remove_stale_files(dir: &Path, grace: Duration) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let now = SystemTime::now();
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let stale = entry
-            .metadata()
-            .and_then(|meta| meta.modified())
-            .map(|modified| now.duration_since(modified).unwrap_or_default() > grace)
-            .unwrap_or(false);
-        if stale && std::fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
+    /// Removes a blob whose row was missing a moment ago; returns whether it is gone. The
+    /// bytes are held while the blob is away, and put back if the row turns out to have
+    /// been committed in the meantime (see the module's note).
+    async fn remove_orphan(&self, key: &str, image: Uuid) -> Result<bool> {
+        let bytes = match self.blobs.read_all(key).await {
+            Ok(bytes) => bytes,
+            // Removed by someone else since the listing.
+            Err(crate::error::Error::NotFound(_)) => return Ok(false),
+            Err(other) => return Err(other),
+        };
+        self.blobs.delete(key).await?;
+        if self.catalog.image_exists(image).await? {
+            self.blobs.put(key, bytes).await?;
+            tracing::info!(%key, "a blob's row was committed while it was swept; put back");
+            return Ok(false);
         }
+        Ok(true)
     }
-    removed
 }
 
 /// Runs the sweep forever at `interval`, logging each outcome.

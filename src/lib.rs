@@ -18,6 +18,7 @@ pub mod media;
 pub mod migrate;
 pub mod service;
 pub mod storage;
+pub mod verify;
 
 use std::future::Future;
 use std::net::SocketAddr;

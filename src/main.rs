@@ -1,4 +1,5 @@
-//! The `imagestore` command: `serve`, `environment create`, `key create`, `gc`, `migrate`. Each
+//! The `imagestore` command: `serve`, `environment create`, `key create`, `gc`, `migrate`,
+//! `verify`. Each
 //! parses its flags, calls the library, and prints; the admin commands print exactly one
 //! JSON object on stdout so that scripts can read them.
 
@@ -34,11 +35,13 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Remove orphan blobs and stale temp files once, then exit.
+    /// Remove orphan blobs and abandoned staging and temp files once, then exit. Safe
+    /// beside running servers with any grace, 0 included: an upload whose blob is swept
+    /// before its row commits writes it again (see `jobs`).
     Gc {
         #[command(flatten)]
         storage: StorageArgs,
-        /// Only blobs older than this many seconds are removed.
+        /// Only blobs and files older than this many seconds are removed.
         #[arg(long, env = "IMAGESTORE_ORPHAN_GRACE", default_value_t = 3600)]
         grace_secs: u64,
     },
@@ -53,6 +56,13 @@ enum Command {
         /// Destination blob store: `s3://bucket[/prefix]` or a directory.
         #[arg(long)]
         to_blob_store: String,
+    },
+    /// Check that every image row's original is in the blob store with the content hash
+    /// and size its row recorded; prints a JSON report (counts, ids of missing and corrupt
+    /// originals) and exits non-zero if it found any. Changes nothing.
+    Verify {
+        #[command(flatten)]
+        storage: StorageArgs,
     },
 }
 
@@ -137,7 +147,32 @@ async fn main() -> anyhow::Result<()> {
             let _logs = init_logs(LogFormat::Text);
             migrate(&storage, &to_database_url, &to_blob_store).await
         }
+        Command::Verify { storage } => {
+            let _logs = init_logs(LogFormat::Text);
+            verify(&storage).await
+        }
     }
+}
+
+async fn verify(storage: &StorageArgs) -> anyhow::Result<()> {
+    use imagestore::storage::{BlobStore, Catalog};
+    let storage = storage.resolve()?;
+    let catalog = Catalog::open(&storage.database_url)
+        .await
+        .with_context(|| format!("opening the catalog {}", storage.database_url))?;
+    let blobs = BlobStore::open(&storage.blob_store)?;
+    let report = imagestore::verify::verify(&catalog, &blobs).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    if !report.is_clean() {
+        anyhow::bail!(
+            "{} image(s) have no original and {} a corrupt one: missing {:?}, corrupt {:?}",
+            report.missing.len(),
+            report.corrupt.len(),
+            report.missing,
+            report.corrupt
+        );
+    }
+    Ok(())
 }
 
 async fn migrate(
@@ -184,8 +219,9 @@ async fn migrate(
     println!("{}", serde_json::to_string(&report)?);
     if !report.failures.is_empty() {
         anyhow::bail!(
-            "{} image(s) failed verification and were not copied; see \"failures\"",
-            report.failures.len()
+            "{} image(s) were not copied (missing or corrupt in the source):\n{}",
+            report.failures.len(),
+            report.failures.join("\n")
         );
     }
     Ok(())

@@ -3,8 +3,8 @@
 //! by reference) from one catalog + blob store to another, typically from the embedded
 //! default to PostgreSQL + S3, or back.
 //!
-//! The copy keeps the service's own rule: an image row is written only after every blob
-//! under it is in the destination and verified (BLAKE3 of the bytes read back equals that
+//! The copy keeps the service's own rule: an image row is written only after its original
+//! is found in the source and every blob under it is in the destination and verified (BLAKE3 of the bytes read back equals that
 //! of the bytes read from the source, and an original's hash equals the one its row
 //! recorded at upload). So the image row is the unit of progress: a run that is
 //! interrupted leaves at worst unowned blobs (the orphan sweep's business, or overwritten
@@ -38,7 +38,8 @@ pub struct MigrationReport {
     pub images_already_there: u64,
     pub blobs_copied: u64,
     pub bytes_copied: u64,
-    /// Images not copied because a blob failed verification; the run fails if any.
+    /// Images not copied because a blob was missing or failed verification; the run fails
+    /// if any.
     pub failures: Vec<String>,
 }
 
@@ -116,6 +117,14 @@ async fn copy_images(
             .map_ok(|entry| entry.key)
             .try_collect()
             .await?;
+        // A row whose original is gone would be copied as a row without bytes: an image
+        // listed everywhere and served nowhere. It is a failure of the run, not a skip.
+        if !keys.contains(&blob_key) {
+            report.failures.push(format!(
+                "image {id}: its original {blob_key} is missing from the source"
+            ));
+            continue;
+        }
         let mut verified = true;
         for key in keys {
             let expected = (key == blob_key).then_some(content_hash.as_str());

@@ -102,6 +102,13 @@ pub fn classify(error: &Error) -> Classified {
             None,
             Some(UNAVAILABLE_RETRY_AFTER_SECS),
         ),
+        // Not a 503: retrying soon does not free space, and the client must not be told to.
+        Error::StorageFull { .. } => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "INSUFFICIENT_STORAGE",
+            None,
+            None,
+        ),
         Error::Catalog(_) | Error::Blobs(_) | Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "UNEXPECTED_ERROR",
@@ -121,6 +128,8 @@ pub fn classify(error: &Error) -> Classified {
 pub fn public_message(error: &Error, status: StatusCode) -> String {
     if let Error::Unavailable { .. } = error {
         "The service cannot reach its storage right now; retry shortly.".into()
+    } else if let Error::StorageFull { .. } = error {
+        "The service's storage is full; nothing was stored. Retry once space has been freed.".into()
     } else if status.is_server_error() && !matches!(error, Error::Overloaded { .. }) {
         "An unexpected error occurred; quote the error id when reporting it.".into()
     } else {

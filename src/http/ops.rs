@@ -12,28 +12,46 @@ use super::AppState;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
     status: &'static str,
+    /// Why the instance is not ready, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health {
+        status: "ok",
+        reason: None,
+    })
 }
 
-/// Readiness: the catalog and the blob store both answer.
+/// Readiness: the catalog and the blob store both answer, and neither has reported a full
+/// disk in the last 30 seconds (an instance that cannot store uploads is not ready).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = Health),
-        (status = 503, description = "An engine does not answer", body = Health)))]
+        (status = 503, description = "An engine does not answer, or storage is full", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.service.check_ready().await {
-        Ok(()) => Json(Health { status: "ready" }).into_response(),
+        Ok(()) => Json(Health {
+            status: "ready",
+            reason: None,
+        })
+        .into_response(),
         Err(error) => {
             tracing::warn!(%error, "not ready");
             let mut response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(Health {
                     status: "not ready",
+                    reason: Some(
+                        if matches!(error, crate::error::Error::StorageFull { .. }) {
+                            "storage is full"
+                        } else {
+                            "an engine does not answer"
+                        },
+                    ),
                 }),
             )
                 .into_response();

@@ -52,6 +52,11 @@ impl IntoResponse for QuestionProError {
                 "SERVICE_UNAVAILABLE",
                 "1029",
             ),
+            507 => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "INSUFFICIENT_STORAGE",
+                "1026",
+            ),
             s if s >= 500 => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_SERVER_ERROR",

@@ -74,6 +74,7 @@ impl IntoResponse for SuperOfficeError {
             403 => "SecurityException",
             404 => "NotFoundException",
             503 => "ServiceUnavailableException",
+            507 => "IOException",
             _ => "Exception",
         };
         let mut response = if self.xml {

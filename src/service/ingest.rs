@@ -6,10 +6,14 @@
 //!    the limits before any pixel is decoded, then the image is decoded once to prove it is
 //!    real and its private metadata is stripped (`media::ingest`);
 //! 3. the stored bytes are written durably to the blob store;
-//! 4. the catalog row is committed, and only then is the upload acknowledged.
+//! 4. the catalog row is committed;
+//! 5. the blob is looked up in the store once more and written again if a sweep took it
+//!    between 3 and 4 (see `jobs`), and only then is the upload acknowledged.
 //!
 //! A crash before 4 leaves at most an orphan blob, which the sweeper removes after its
-//! grace period; a row never exists without its blob, and a blob is never torn.
+//! grace period; a row never exists without its blob, and a blob is never torn. Step 5
+//! is what makes that hold for any grace, 0 included: a sweep that saw no row may remove
+//! a blob at any moment until the row commits, and only a look after the commit can tell.
 
 use std::path::Path;
 
@@ -24,7 +28,7 @@ use super::renditions::Described;
 use crate::domain::{Image, NewImage, Placeholder, Principal, Scope, Subject, random_hex};
 use crate::error::{Error, Result};
 use crate::media::{self, placeholder};
-use crate::storage::BlobStore;
+use crate::storage::{BlobStore, capacity, staging};
 
 /// What the client said about an upload besides its bytes.
 #[derive(Debug, Clone, Default)]
@@ -108,7 +112,8 @@ impl Service {
         let id = Uuid::new_v4();
         let blob_key = BlobStore::key(environment_id, id, "original");
         let byte_size = ingested.bytes.len() as u64;
-        self.blobs.put(&blob_key, ingested.bytes).await?;
+        let stored = ingested.bytes;
+        self.blobs.put(&blob_key, stored.clone()).await?;
         let new = NewImage {
             id,
             environment_id,
@@ -127,7 +132,13 @@ impl Service {
             expires_at: request.expires_at,
         };
         match self.catalog.insert_image(&new).await {
-            Ok(image) => Ok(image),
+            Ok(image) => {
+                if !self.blobs.exists_in_store(&blob_key).await? {
+                    tracing::info!(%blob_key, "a sweep took the blob before its row committed; written again");
+                    self.blobs.put(&blob_key, stored).await?;
+                }
+                Ok(image)
+            }
             Err(error) => {
                 // The row is the commit point: without it the blob is an orphan. Remove it
                 // now if we can; the sweeper gets it otherwise.
@@ -204,7 +215,7 @@ where
             writer
                 .flush()
                 .await
-                .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))?;
+                .map_err(|e| spool_error("writing the temp file", e))?;
             Ok(Spooled::File(temp))
         }
     }
@@ -217,10 +228,19 @@ async fn temp_file(dir: &Path) -> Result<(tempfile::NamedTempFile, TempWriter)> 
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
-    let temp = tempfile::Builder::new()
-        .prefix("upload-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::Internal(format!("cannot create a temp file: {e}")))?;
+    // Held while the upload is in flight, so that a sweep never removes it (see
+    // `storage::staging`); one removed before the lock was taken is replaced.
+    let temp = loop {
+        let temp = tempfile::Builder::new()
+            .prefix("upload-")
+            .tempfile_in(dir)
+            .map_err(|e| spool_error("cannot create a temp file", e))?;
+        if staging::hold(temp.as_file(), temp.path())
+            .map_err(|e| spool_error("cannot lock the temp file", e))?
+        {
+            break temp;
+        }
+    };
     let std_file = temp
         .reopen()
         .map_err(|e| Error::Internal(format!("cannot open the temp file: {e}")))?;
@@ -233,5 +253,14 @@ async fn write(writer: &mut TempWriter, bytes: &[u8]) -> Result<()> {
     writer
         .write_all(bytes)
         .await
-        .map_err(|e| Error::Internal(format!("writing the temp file: {e}")))
+        .map_err(|e| spool_error("writing the temp file", e))
+}
+
+/// A spool failure: the disk is full (507), or something the operator must look at.
+fn spool_error(context: &str, error: std::io::Error) -> Error {
+    if capacity::is_full(&error) {
+        Error::storage_full("upload spool", format!("{context}: {error}"))
+    } else {
+        Error::Internal(format!("{context}: {error}"))
+    }
 }

@@ -264,17 +264,39 @@ impl Service {
         }
     }
 
-    /// Opens an image's stored bytes, or a range of them.
+    /// Opens an image's stored bytes, or a range of them. What is served must be what was
+    /// stored: a blob whose size differs from its row's is refused here, whatever its size,
+    /// and a small one is hashed when read from the store (`BlobStore::get_original`).
     pub async fn open_original(
         &self,
         image: &Image,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BlobRead> {
-        self.blobs.get(&image.blob_key, range).await
+        let read = self
+            .blobs
+            .get_original(&image.blob_key, range, &image.content_hash)
+            .await?;
+        if read.total_size != image.byte_size {
+            tracing::error!(key = %image.blob_key, stored = read.total_size, recorded = image.byte_size,
+                "a stored blob's size differs from its row's; not served");
+            return Err(Error::Blobs(format!(
+                "{} is {} bytes, its row says {}",
+                image.blob_key, read.total_size, image.byte_size
+            )));
+        }
+        Ok(read)
     }
 
-    /// Readiness: both engines answer.
+    /// Readiness: both engines answer, and neither reported a full disk lately.
     pub async fn check_ready(&self) -> Result<()> {
+        if crate::storage::capacity::recently_full() {
+            // Built directly rather than by `Error::storage_full`, which would note it
+            // again and keep the instance unready for good.
+            return Err(Error::StorageFull {
+                engine: "storage",
+                message: "a write failed for lack of space in the last 30 seconds".into(),
+            });
+        }
         self.catalog.ping().await?;
         self.blobs.ping().await
     }

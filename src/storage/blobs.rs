@@ -25,14 +25,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::prefix::PrefixStore;
 use object_store::{
-    BackoffConfig, ClientConfigKey, GetOptions, GetRange, GetResultPayload, ObjectStore,
-    ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
 use uuid::Uuid;
 
@@ -56,6 +53,8 @@ pub struct BlobStore {
 /// makes writes into it durable.
 #[derive(Clone)]
 struct GroupedWrites {
+    /// The directory itself, where the sweeper looks for abandoned staging files.
+    root: Arc<std::path::PathBuf>,
     files: Arc<LocalFileSystem>,
     directory: Arc<DurableDirectory>,
 }
@@ -134,79 +133,10 @@ impl BlobStore {
         }
     }
 
-    /// Opens `bucket[/prefix]` on an S3-compatible store configured by the usual AWS_*
-    /// variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
-    /// AWS_ALLOW_HTTP). Path-style requests unless AWS_VIRTUAL_HOSTED_STYLE_REQUEST says
-    /// otherwise, since self-hosted stores rarely have wildcard DNS.
-    ///
-    /// A query may override the endpoint settings for this one store
-    /// (`s3://bucket?endpoint=http://host:3900&region=garage&allow_http=true`), so that a
-    /// migration can copy between two stores; credentials stay in the environment, where
-    /// they are not echoed by logs and process listings.
+    /// Opens `bucket[/prefix]` on an S3-compatible store (see `s3`).
     fn open_s3(spec: &str) -> Result<BlobStore> {
-        // ring is compiled in as rustls' crypto provider; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (bucket_and_prefix, query) = spec.split_once('?').unwrap_or((spec, ""));
-        let (bucket, prefix) = match bucket_and_prefix.split_once('/') {
-            Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
-            None => (bucket_and_prefix, ""),
-        };
-        if bucket.is_empty() {
-            return Err(Error::InvalidInput {
-                target: "blob-store",
-                message: "an s3:// blob store needs a bucket: s3://bucket[/prefix]".into(),
-            });
-        }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let key = match &*name {
-                "endpoint" => AmazonS3ConfigKey::Endpoint,
-                "region" => AmazonS3ConfigKey::Region,
-                "allow_http" => AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp),
-                "virtual_hosted_style_request" => AmazonS3ConfigKey::VirtualHostedStyleRequest,
-                other => {
-                    return Err(Error::InvalidInput {
-                        target: "blob-store",
-                        message: format!(
-                            "unknown s3:// option {other:?} (endpoint, region, allow_http, \
-                             virtual_hosted_style_request)"
-                        ),
-                    });
-                }
-            };
-            builder = builder.with_config(key, value);
-        }
-        for (key, default) in [
-            (ClientConfigKey::Timeout, "30s"),
-            (ClientConfigKey::ConnectTimeout, "2s"),
-        ] {
-            let name = format!("AWS_{}", key.as_ref().to_ascii_uppercase());
-            if std::env::var_os(name).is_none() {
-                builder = builder.with_config(AmazonS3ConfigKey::Client(key), default);
-            }
-        }
-        let store = builder
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: std::time::Duration::from_millis(100),
-                    max_backoff: std::time::Duration::from_secs(1),
-                    base: 2.0,
-                },
-                max_retries: 2,
-                retry_timeout: std::time::Duration::from_secs(5),
-            })
-            .build()
-            .map_err(|e| Error::InvalidInput {
-                target: "blob-store",
-                message: format!("cannot configure the S3 store: {e}"),
-            })?;
-        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            Arc::new(store)
-        } else {
-            Arc::new(PrefixStore::new(store, prefix))
-        };
         Ok(BlobStore {
-            store,
+            store: super::s3::open(spec)?,
             hot: None,
             local: false,
             grouped: None,
@@ -224,6 +154,7 @@ impl BlobStore {
         );
         let grouped = if cfg!(target_os = "linux") {
             Some(GroupedWrites {
+                root: Arc::new(std::path::PathBuf::from(dir)),
                 files: store.clone(),
                 directory: Arc::new(DurableDirectory::open(std::path::Path::new(dir))?),
             })
@@ -303,9 +234,12 @@ impl BlobStore {
 
     /// Writes the whole blob durably; when this returns Ok the bytes survive a crash. A
     /// large blob goes up in parts; the object appears only when the last part is done.
+    /// A local directory on Linux takes every size through `durable_directory`, whose
+    /// staging files are held while in flight (object_store's multipart staging files are
+    /// not, and a sweep could not tell them from leftovers).
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = Path::from(key);
-        if bytes.len() <= MULTIPART_THRESHOLD {
+        if bytes.len() <= MULTIPART_THRESHOLD || self.grouped.is_some() {
             let ticket = self.hot.as_ref().map(|hot| hot.ticket());
             // A large blob of a local store is remembered at its first read instead,
             // from its file, so that it can be sent from the file (see `file_backed`).
@@ -336,20 +270,48 @@ impl BlobStore {
 
     /// Opens a blob, or a byte range of it, as a stream.
     pub async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<BlobRead> {
-        let Some(hot) = &self.hot else {
-            return self.get_from_store(key, range).await;
-        };
-        if let Some(bytes) = hot.get(key) {
+        self.get_checked(key, range, None).await
+    }
+
+    /// Opens an original, whose BLAKE3 content hash its row recorded at upload (see
+    /// `service::ingest`). A small blob read whole from the store (at most
+    /// [`HOT_BLOB_MAX`], which a local store reads as one buffer anyway) is hashed before
+    /// it is served or remembered, so bytes flipped or lost on disk answer an error, never
+    /// a 200 under the strong ETag that stands for that hash; remembered bytes were checked
+    /// (or written by this process) and are not hashed again.
+    pub async fn get_original(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        content_hash: &str,
+    ) -> Result<BlobRead> {
+        self.get_checked(key, range, Some(content_hash)).await
+    }
+
+    async fn get_checked(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        content_hash: Option<&str>,
+    ) -> Result<BlobRead> {
+        if let Some(bytes) = self.hot.as_ref().and_then(|hot| hot.get(key)) {
             return Ok(in_memory_read(bytes, range));
         }
-        let ticket = hot.ticket();
+        let ticket = self.hot.as_ref().map(|hot| hot.ticket());
         let read = self.get_from_store(key, range.clone()).await?;
-        // Only a whole read of a small blob is kept; ranges and large blobs stream.
-        if range.is_some() || read.total_size > HOT_BLOB_MAX as u64 {
+        // Only a whole read of a small blob is checked and kept; ranges and large blobs
+        // stream.
+        let whole_and_small = range.is_none() && read.total_size <= HOT_BLOB_MAX as u64;
+        if !whole_and_small || (ticket.is_none() && content_hash.is_none()) {
             return Ok(read);
         }
         let bytes = read.body.into_bytes().await?;
-        hot.offer(ticket, key.to_string(), bytes.clone());
+        if let Some(expected) = content_hash {
+            check_hash(key, &bytes, expected)?;
+        }
+        if let (Some(hot), Some(ticket)) = (&self.hot, ticket) {
+            hot.offer(ticket, key.to_string(), bytes.clone());
+        }
         Ok(in_memory_read(bytes, None))
     }
 
@@ -373,9 +335,33 @@ impl BlobStore {
         })
     }
 
-    /// A whole blob in memory (a render's source, a migration's copy).
+    /// A whole blob in memory (a render's source, a migration's copy). Remembered bytes
+    /// are used, but bytes read here are not remembered: they were not checked against a
+    /// content hash, and only checked bytes may be served from memory (`get_original`).
     pub async fn read_all(&self, key: &str) -> Result<Bytes> {
-        self.get(key, None).await?.body.into_bytes().await
+        if let Some(bytes) = self.hot.as_ref().and_then(|hot| hot.get(key)) {
+            return Ok(bytes);
+        }
+        self.get_from_store(key, None)
+            .await?
+            .body
+            .into_bytes()
+            .await
+    }
+
+    /// Whether the store itself (not this process's memory) has the blob.
+    pub async fn exists_in_store(&self, key: &str) -> Result<bool> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The local directory of a local store on Linux, where `durable_directory` leaves
+    /// its staging files (for the sweeper).
+    pub fn staging_root(&self) -> Option<&std::path::Path> {
+        self.grouped.as_ref().map(|grouped| grouped.root.as_path())
     }
 
     /// The size of a blob, or None when it is not there.
@@ -449,6 +435,19 @@ impl BlobStore {
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// Fails, and logs, when bytes read from the store are not those their row recorded.
+fn check_hash(key: &str, bytes: &[u8], expected: &str) -> Result<()> {
+    let found = blake3::hash(bytes);
+    if found.to_hex().as_str() == expected {
+        return Ok(());
+    }
+    metrics::counter!("imagestore_blob_verification_failures_total").increment(1);
+    tracing::error!(%key, %expected, found = %found.to_hex(), "a stored blob does not match its content hash; not served");
+    Err(Error::Blobs(format!(
+        "{key} does not match its recorded content hash"
+    )))
 }
 
 /// A remembered blob, or a range of it, as a whole body; the range was checked against

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::{capacity, staging};
 use crate::error::{Error, Result};
 
 /// The local directory a blob store writes into, and the thread that syncs it.
@@ -64,26 +65,39 @@ impl DurableDirectory {
     }
 
     /// Writes `bytes` at `path` (a file under the root) and returns once they are durable.
+    ///
+    /// The staging file is handed to the sync thread by the blocking task that wrote it,
+    /// not by this future: a future dropped while its bytes were being written (a client
+    /// that hung up, a request timeout) used to drop the staging file's name with it and
+    /// leave the file behind for good. Now the file always reaches the sync thread, which
+    /// removes it instead of renaming it when nobody waits for it any more.
     pub async fn put(&self, path: PathBuf, bytes: Bytes) -> Result<()> {
         let failures_before = self.failed_syncs.load(Ordering::SeqCst);
-        let written = tokio::task::spawn_blocking(move || stage(&path, &bytes).map(|s| (s, path)))
-            .await
-            .map_err(|e| Error::Blobs(format!("the blob write stopped: {e}")))?;
-        let (staging, path) =
-            written.map_err(|e| Error::Blobs(format!("cannot write the blob: {e}")))?;
-
         let (reply, synced) = oneshot::channel();
+        let waiting = self.waiting.clone();
+        let handed = tokio::task::spawn_blocking(move || {
+            let (file, staging) = stage(&path, &bytes)?;
+            let staged = Staged {
+                file,
+                staging,
+                path,
+                reply,
+            };
+            waiting.send(staged).map_err(|unsent| {
+                let _ = std::fs::remove_file(&unsent.0.staging);
+                io::Error::other("the blob sync thread has stopped")
+            })
+        });
+        handed
+            .await
+            .map_err(|e| Error::Blobs(format!("the blob write stopped: {e}")))?
+            .map_err(|e| capacity::blob_io_error("cannot write the blob", e))?;
+
         let stopped = || Error::Blobs("the blob sync thread has stopped".into());
-        let staged = Staged {
-            staging,
-            path,
-            reply,
-        };
-        self.waiting.send(staged).map_err(|_| stopped())?;
         synced
             .await
             .map_err(|_| stopped())?
-            .map_err(|e| Error::Blobs(format!("cannot sync the blob store: {e}")))?;
+            .map_err(|e| capacity::blob_io_error("cannot sync the blob store", e))?;
         if self.failed_syncs.load(Ordering::SeqCst) != failures_before {
             return Err(Error::Blobs(
                 "a sync of the blob store failed while this blob was being written".into(),
@@ -95,21 +109,22 @@ impl DurableDirectory {
 
 /// A blob written to its staging file, waiting for its group's syncs and rename.
 struct Staged {
+    /// The staging file, open and locked (see `staging::hold`) until it is renamed or
+    /// removed, so that a sweep never takes it for a leftover.
+    file: File,
     staging: PathBuf,
     path: PathBuf,
     reply: oneshot::Sender<io::Result<()>>,
 }
 
 /// Writes the bytes to a new staging file beside `path`, creating the directories on the
-/// way, and returns its name. Nothing is synced here. The staging name is `path#N`, which
-/// object_store's listing skips, so that a write cut short by a crash is never taken for
-/// a blob.
-fn stage(path: &FsPath, bytes: &[u8]) -> io::Result<PathBuf> {
+/// way, and returns it, still open and held. Nothing is synced here. The staging name is
+/// `path#N`, which object_store's listing skips, so that a write cut short by a crash is
+/// never taken for a blob; the sweeper finds such leftovers by that `#`.
+fn stage(path: &FsPath, bytes: &[u8]) -> io::Result<(File, PathBuf)> {
     let (mut file, staging) = create_staging(path)?;
-    let written = file.write_all(bytes);
-    drop(file);
-    match written {
-        Ok(()) => Ok(staging),
+    match file.write_all(bytes) {
+        Ok(()) => Ok((file, staging)),
         Err(e) => {
             let _ = std::fs::remove_file(&staging);
             Err(e)
@@ -117,8 +132,9 @@ fn stage(path: &FsPath, bytes: &[u8]) -> io::Result<PathBuf> {
     }
 }
 
-/// A new staging file for `path`: the first free `path#N`, its directories created when
-/// missing (again if a delete removed them meanwhile, a bounded number of times).
+/// A new staging file for `path`, held (see `staging::hold`): the first free `path#N`,
+/// its directories created when missing (again if a delete removed them meanwhile, a
+/// bounded number of times).
 fn create_staging(path: &FsPath) -> io::Result<(File, PathBuf)> {
     let mut suffix: u32 = 1;
     for _ in 0..STAGING_ATTEMPTS {
@@ -131,7 +147,13 @@ fn create_staging(path: &FsPath) -> io::Result<(File, PathBuf)> {
             .create_new(true)
             .open(&staging)
         {
-            Ok(file) => return Ok((file, staging)),
+            Ok(file) => {
+                if staging::hold(&file, &staging)? {
+                    return Ok((file, staging));
+                }
+                // A sweep removed it between its creation and the lock: take another.
+                suffix += 1;
+            }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => suffix += 1,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let parent = path.parent().ok_or(e)?;
@@ -168,6 +190,11 @@ fn sync_groups(
         let renamed: Vec<io::Result<()>> = group
             .iter()
             .map(|put| {
+                if put.reply.is_closed() {
+                    // Nobody waits for this blob (its request was dropped): it would only
+                    // be an orphan, so it is not put in place.
+                    return Err(io::Error::other("the put was abandoned"));
+                }
                 copied(&bytes_synced).and_then(|()| std::fs::rename(&put.staging, &put.path))
             })
             .collect();
@@ -177,8 +204,10 @@ fn sync_groups(
             let answer = renamed.and_then(|()| copied(&names_synced));
             if answer.is_err() {
                 // Gone already if the rename happened; otherwise it would never be used.
+                // Removed while still held, so that no sweep can race for it.
                 let _ = std::fs::remove_file(&put.staging);
             }
+            drop(put.file);
             // A put whose request was dropped (its client went away) no longer waits.
             let _ = put.reply.send(answer);
         }
@@ -253,6 +282,41 @@ mod tests {
             assert_eq!(byte % 4, image);
             assert_eq!(bytes, vec![byte; 1000 + usize::from(byte)]);
         }
+    }
+
+    /// A put dropped while its bytes are being written (a client that hung up) leaves
+    /// neither a staging file nor a blob: the file reaches the sync thread, which sees
+    /// that nobody waits for it and removes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_put_leaves_no_staging_file() {
+        let root = tempfile::tempdir().unwrap();
+        let directory = DurableDirectory::open(root.path()).unwrap();
+        let dir = root.path().join("env/image");
+        for n in 0..8 {
+            let path = dir.join(format!("original-{n}"));
+            let mut put = Box::pin(directory.put(path, Bytes::from(vec![1u8; 8 << 20])));
+            // The first poll starts the write on the blocking pool; it cannot be done yet.
+            assert!(futures_util::poll!(&mut put).is_pending());
+            drop(put);
+        }
+        // A put that completes after them: the abandoned ones were handed over before it,
+        // or are still being written; wait until no file is left but its blob.
+        directory
+            .put(dir.join("kept"), Bytes::from_static(b"kept"))
+            .await
+            .unwrap();
+        let mut names = Vec::new();
+        for _ in 0..500 {
+            names = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect();
+            if names == ["kept"] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(names, ["kept"], "abandoned puts left files behind");
     }
 
     #[tokio::test]

@@ -3,12 +3,15 @@
 //! they are written.
 
 pub mod blobs;
+pub mod capacity;
 pub mod catalog;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod durable_directory;
 pub mod file_backed;
 pub mod generational;
 pub mod memo;
+mod s3;
+pub mod staging;
 
 pub use blobs::BlobStore;
 pub use catalog::Catalog;

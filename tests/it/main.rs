@@ -10,6 +10,7 @@ mod cluster;
 mod dialects;
 mod harness;
 mod hostile;
+mod integrity;
 mod lifecycle;
 mod migration;
 mod openapi;

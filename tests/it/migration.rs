@@ -147,3 +147,50 @@ async fn a_corrupt_source_blob_is_reported_and_not_copied() {
     assert_eq!(listed["count"], 1, "{listed}");
     assert_eq!(listed["_embedded"]["images"][0]["id"], good["id"]);
 }
+
+/// A row whose original is gone from the source (swept, deleted by hand) fails the run
+/// with the row named, instead of being copied as an image without bytes.
+#[tokio::test]
+async fn a_missing_source_blob_fails_the_migration_and_names_the_row() {
+    let mut source = TestServer::start_on(TestStorage::embedded(), &[]).await;
+    let good = source.upload_ok("logo.png").await;
+    let gone = source.upload_ok("avatar.gif").await;
+    source.stop().await;
+    let gone_id = gone["id"].as_str().unwrap();
+    std::fs::remove_file(
+        source
+            .data_dir()
+            .join("blobs")
+            .join(source.env.to_string())
+            .join(gone_id)
+            .join("original"),
+    )
+    .unwrap();
+
+    let destination = TestStorage::new().await;
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .args(source.storage.args())
+        .args(["--to-database-url", &destination.database_url_spec()])
+        .args(["--to-blob-store", &destination.blob_store_spec()])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !out.status.success(),
+        "a missing blob went unnoticed: {summary}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(gone_id),
+        "the failure does not name the row"
+    );
+    assert_eq!(summary["imagesCopied"], 1, "{summary}");
+    let failures = summary["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{summary}");
+    assert!(failures[0].as_str().unwrap().contains(gone_id), "{summary}");
+
+    let moved = TestServer::resume_on(destination, source.env, &source.token).await;
+    let listed: Value = moved.get_json(&moved.images_url()).await;
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["_embedded"]["images"][0]["id"], good["id"]);
+}

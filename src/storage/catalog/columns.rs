@@ -1,13 +1,18 @@
 //! Reading typed values out of catalog rows, whichever driver fetched them: sqlx's `Any`
 //! rows, or the rusqlite rows of the direct SQLite reads (see `direct`). Rows are turned
 //! into domain values here once, so both paths agree on every column.
+//!
+//! A listing reads many rows, and one that cannot be read (a column edited by hand, a
+//! value an older or newer version wrote) must not take the whole listing down: such a row
+//! is skipped with a warning and counted in `imagestore_corrupt_rows_total`
+//! ([`images_from_rows`]). A lookup of that one row still fails, as it should.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::domain::{Image, Placeholder, Subject};
+use crate::domain::{Image, Page, Placeholder, Subject};
 use crate::error::{Error, Result};
 use crate::media::ImageFormat;
 use crate::media::transform::Crop;
@@ -131,4 +136,38 @@ pub(super) fn image_from_row(row: &impl Columns) -> Result<Image> {
             })
             .transpose()?,
     })
+}
+
+/// One page of images from up to `limit + 1` rows (the extra row says whether there is a
+/// next page), skipping rows that cannot be read. The next page starts after the last row
+/// of this one, read or not, so a skipped row neither ends the listing early nor repeats.
+pub(super) fn images_from_rows<R: Columns>(rows: &[R], limit: u32) -> Page<Image> {
+    let limit = limit as usize;
+    let page = &rows[..rows.len().min(limit)];
+    let items = readable_images(page);
+    let next = if rows.len() > limit {
+        page.last()
+            .and_then(|row| row.int("number").ok().flatten())
+            .or_else(|| items.last().map(|image| image.number))
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// The images of the rows that can be read; each other row is logged and counted.
+pub(super) fn readable_images<R: Columns>(rows: &[R]) -> Vec<Image> {
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        match image_from_row(row) {
+            Ok(image) => items.push(image),
+            Err(error) => {
+                let id = row.text("id").ok().flatten().unwrap_or_default();
+                metrics::counter!("imagestore_corrupt_rows_total", "table" => "images")
+                    .increment(1);
+                tracing::warn!(image = %id, %error, "skipped an image row that cannot be read");
+            }
+        }
+    }
+    items
 }

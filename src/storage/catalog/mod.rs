@@ -349,17 +349,7 @@ impl Catalog {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut items = rows
-            .iter()
-            .map(image_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|image| image.number)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(columns::images_from_rows(&rows, limit))
     }
 
     /// Removes the row and returns it, so the caller can remove its blob afterwards.
