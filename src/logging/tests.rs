@@ -1,3 +1,5 @@
+//! Tests of the log sink, the filter and line formatting.
+
 use std::sync::Arc;
 
 use tracing_subscriber::layer::SubscriberExt;

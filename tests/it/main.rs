@@ -24,4 +24,5 @@ mod scaleout;
 mod serving;
 mod small_holes;
 mod tenant_matrix;
+mod tidy;
 mod upload;
