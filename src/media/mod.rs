@@ -26,6 +26,7 @@ mod jpeg;
 mod jpeg_scans;
 mod source;
 mod thumb_hash;
+mod tiff_jpeg;
 mod webp;
 
 #[cfg(test)]

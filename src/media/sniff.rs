@@ -11,7 +11,9 @@ use std::io::Cursor;
 
 use image::ImageDecoder;
 
-use super::{Header, ImageFormat, MediaError, MediaLimits, budget, decode, gif, jpeg_scans, webp};
+use super::{
+    Header, ImageFormat, MediaError, MediaLimits, budget, decode, gif, jpeg_scans, tiff_jpeg, webp,
+};
 
 const ACCEPTED: &str = "accepted formats: JPEG, PNG, GIF, WebP, TIFF, BMP";
 
@@ -161,6 +163,8 @@ pub fn read_header(data: &[u8], limits: &MediaLimits) -> Result<Header, MediaErr
                     .into_decoder()
                     .map_err(|e| decode::image_error(format, e))?;
             let (w, h) = decoder.dimensions();
+            // JPEG tiles cost what JPEG uploads cost, so they meet the same limits.
+            tiff_jpeg::check(data, limits)?;
             (w, h, 1, decoder.total_bytes())
         }
     };

@@ -261,3 +261,54 @@ async fn decoded_memory_is_bounded_from_the_header() {
     roomy.upload_ok("photo-3840x2160.jpg").await;
     roomy.upload_ok("avatar.tiff").await;
 }
+
+/// A little-endian TIFF of `width` × `height` RGB whose one strip is `jpeg`, compressed
+/// with JPEG (compression 7), written by hand because no encoder at hand writes JPEG TIFFs.
+fn jpeg_tiff(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+    const SHORT: u16 = 3;
+    const LONG: u16 = 4;
+    let fields: [(u16, u16, u32, u32); 10] = [
+        (256, SHORT, 1, u32::from(width)),
+        (257, SHORT, 1, u32::from(height)),
+        (258, SHORT, 3, 8 + 2 + 12 * 10 + 4),
+        (259, SHORT, 1, 7),
+        (262, SHORT, 1, 2),
+        (273, LONG, 1, 8 + 2 + 12 * 10 + 4 + 6),
+        (277, SHORT, 1, 3),
+        (278, SHORT, 1, u32::from(height)),
+        (279, LONG, 1, jpeg.len() as u32),
+        (284, SHORT, 1, 1),
+    ];
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend_from_slice(&8u32.to_le_bytes());
+    tiff.extend_from_slice(&(fields.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in fields {
+        tiff.extend_from_slice(&tag.to_le_bytes());
+        tiff.extend_from_slice(&kind.to_le_bytes());
+        tiff.extend_from_slice(&count.to_le_bytes());
+        tiff.extend_from_slice(&value.to_le_bytes());
+    }
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    tiff.extend_from_slice(&[8, 0, 8, 0, 8, 0]);
+    tiff.extend_from_slice(jpeg);
+    tiff
+}
+
+#[tokio::test]
+async fn the_jpeg_strips_of_a_tiff_meet_the_limits_of_a_jpeg() {
+    let server = TestServer::start().await;
+    // The 192 scans a JPEG upload is refused for, as the strip of a TIFF.
+    let bomb = jpeg_tiff(&progressive_jpeg(64, 48, 64), 64, 48);
+    let (status, body) = server.upload(bomb, "image/tiff").await;
+    assert_limit(status, &body, "scans");
+    assert!(
+        server.blob_keys().await.is_empty(),
+        "a refused TIFF was stored"
+    );
+    // An ordinary progressive strip passes, and is stored as a TIFF.
+    let ordinary = jpeg_tiff(&progressive_jpeg(64, 48, 4), 64, 48);
+    let (status, body) = server.upload(ordinary, "image/tiff").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["targets"]["original"]["type"], "tiff", "{body}");
+    assert_eq!(body["targets"]["original"]["width"], 64, "{body}");
+}
