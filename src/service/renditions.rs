@@ -182,10 +182,11 @@ impl Service {
             spec, negotiated, ..
         } = self.resolve(image, &transform, accept)?;
         let hash = variant_name(&image.content_hash, &spec);
-        let key = BlobStore::key(
+        let key = BlobStore::variant_key(
             image.environment_id,
             image.id,
-            &["variants/", &hash, ".", spec.format.extension()].concat(),
+            &hash,
+            spec.format.extension(),
         );
         let size = self.ensure_variant(image, &spec, &key).await?;
         Ok(Variant {
@@ -221,6 +222,7 @@ impl Service {
     async fn ensure_variant(&self, image: &Image, spec: &RenderSpec, key: &str) -> Result<u64> {
         if let Some(size) = self.blobs.size(key).await? {
             self.rendition_hits.increment(1);
+            self.variant_budget.used(key);
             return Ok(size);
         }
         // Another image's store may evict this variant right after it was written (the

@@ -6,11 +6,14 @@
 //! variant is stored, its image keeps at most `max_variants_per_image` variants and its
 //! environment at most `max_variant_bytes` bytes of them, the oldest removed first.
 //!
-//! "Oldest" is by the time a variant was written, which the blob store's listing gives
-//! without any bookkeeping of our own: a variant that is still asked for is rendered again
-//! after its eviction (the same bytes under the same name, so its ETag still holds), and
-//! one that is not is gone for good. Counting real last use would cost a write per served
-//! variant, on the hottest path.
+//! "Oldest" means least recently used, as far as this process knows: a variant's time is
+//! the later of when it was written (which the blob store's listing gives) and when this
+//! process last served it (kept in memory, in a bounded cache, and refreshed at most once
+//! per [`USE_RESOLUTION`], so the hot path pays one lock-free lookup per served variant
+//! and no write to any store). A variant served by another instance only counts there,
+//! and a restart forgets uses; both fall back to the write time. An evicted variant that
+//! is still asked for is rendered again (the same bytes under the same name, so its ETag
+//! still holds), and one that is not is gone for good.
 //!
 //! The per-image cap lists the image's variants, a small prefix, on every new variant. The
 //! environment's bytes are kept in memory as an estimate that only grows with what this
@@ -22,7 +25,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use quick_cache::sync::Cache;
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -62,6 +68,14 @@ struct Usage {
     trimming: bool,
 }
 
+/// How finely a variant's last use is recorded: a use within this time of the recorded
+/// one changes nothing, so a hot variant costs one insert a minute, not one per request.
+const USE_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// How many variants' last uses are remembered; beyond it the least used are forgotten,
+/// and their write time stands in.
+const REMEMBERED_USES: usize = 100_000;
+
 /// Enforces the storage half of [`RenditionBudget`] after each new variant.
 #[derive(Clone)]
 pub(crate) struct VariantBudget {
@@ -69,15 +83,33 @@ pub(crate) struct VariantBudget {
     max_per_image: usize,
     max_bytes: u64,
     usage: Arc<Mutex<HashMap<Uuid, Usage>>>,
+    /// When this process last served each variant, by blob key.
+    last_used: Arc<Cache<String, DateTime<Utc>>>,
 }
 
-/// Oldest first; equal times (stores with coarse clocks) in a fixed order.
-fn oldest_first(blobs: &mut [SizedBlob]) {
-    blobs.sort_by(|a, b| {
-        a.last_modified
-            .cmp(&b.last_modified)
-            .then_with(|| a.key.cmp(&b.key))
-    });
+impl VariantBudget {
+    /// Records that the variant stored at `key` was served.
+    pub(crate) fn used(&self, key: &str) {
+        let now = Utc::now();
+        let recent = self
+            .last_used
+            .get(key)
+            .is_some_and(|at| (now - at).to_std().is_ok_and(|age| age < USE_RESOLUTION));
+        if !recent {
+            self.last_used.insert(key.to_owned(), now);
+        }
+    }
+
+    /// Least recently used first (written or served, whichever is later); equal times
+    /// (stores with coarse clocks) in a fixed order.
+    fn least_recently_used_first(&self, blobs: &mut [SizedBlob]) {
+        let last_use = |blob: &SizedBlob| {
+            self.last_used
+                .get(blob.key.as_str())
+                .map_or(blob.last_modified, |used| used.max(blob.last_modified))
+        };
+        blobs.sort_by_cached_key(|blob| (last_use(blob), blob.key.clone()));
+    }
 }
 
 impl VariantBudget {
@@ -87,6 +119,7 @@ impl VariantBudget {
             max_per_image: budget.max_variants_per_image.max(1),
             max_bytes: budget.max_variant_bytes,
             usage: Arc::default(),
+            last_used: Arc::new(Cache::new(REMEMBERED_USES)),
         }
     }
 
@@ -109,7 +142,7 @@ impl VariantBudget {
         let Some(excess) = variants.len().checked_sub(self.max_per_image) else {
             return Ok(());
         };
-        oldest_first(&mut variants);
+        self.least_recently_used_first(&mut variants);
         let mut freed = 0;
         for blob in variants.iter().filter(|b| b.key != keep).take(excess) {
             self.blobs.delete(&blob.key).await?;
@@ -150,7 +183,7 @@ impl VariantBudget {
     }
 
     /// Lists the environment's variants and, when they exceed the budget, removes the
-    /// oldest until they fill at most 90% of it. Returns the bytes left.
+    /// least recently used until they fill at most 90% of it. Returns the bytes left.
     async fn trim_environment(&self, environment_id: Uuid, keep: &str) -> Result<u64> {
         let prefix = BlobStore::environment_prefix(environment_id);
         let mut variants: Vec<SizedBlob> = self
@@ -165,7 +198,7 @@ impl VariantBudget {
             return Ok(total);
         }
         let low_water = self.max_bytes - self.max_bytes / 10;
-        oldest_first(&mut variants);
+        self.least_recently_used_first(&mut variants);
         for blob in variants.iter().filter(|b| b.key != keep) {
             if total <= low_water {
                 break;
@@ -201,7 +234,7 @@ mod tests {
     }
 
     async fn store(blobs: &BlobStore, budget: &VariantBudget, env: Uuid, image: Uuid, n: u8) {
-        let key = BlobStore::key(env, image, &format!("variants/{n:02}.png"));
+        let key = BlobStore::variant_key(env, image, &format!("{n:02}"), "png");
         blobs.put(&key, Bytes::from(vec![n; 100])).await.unwrap();
         budget.stored(env, image, &key, 100).await;
     }
@@ -223,7 +256,7 @@ mod tests {
         let blobs = BlobStore::in_memory();
         let budget = VariantBudget::new(blobs.clone(), &budget(3, u64::MAX));
         let (env, image) = (Uuid::new_v4(), Uuid::new_v4());
-        let original = BlobStore::key(env, image, "original");
+        let original = BlobStore::original_key(env, image);
         blobs
             .put(&original, Bytes::from_static(b"o"))
             .await
@@ -235,7 +268,7 @@ mod tests {
         let kept = keys(&blobs, &prefix).await;
         assert_eq!(kept.len(), 3, "{kept:?}");
         assert!(
-            kept.iter().any(|k| k.ends_with("variants/05.png")),
+            kept.contains(&BlobStore::variant_key(env, image, "05", "png")),
             "{kept:?}"
         );
         assert_eq!(blobs.size(&original).await.unwrap(), Some(1));
@@ -267,5 +300,23 @@ mod tests {
                 .len()
                 >= 9
         );
+    }
+
+    #[tokio::test]
+    async fn a_variant_served_since_it_was_written_outlives_newer_unused_ones() {
+        let blobs = BlobStore::in_memory();
+        let budget = VariantBudget::new(blobs.clone(), &budget(3, u64::MAX));
+        let (env, image) = (Uuid::new_v4(), Uuid::new_v4());
+        for n in 0..3 {
+            store(&blobs, &budget, env, image, n).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The first variant written is the one still asked for.
+        budget.used(&BlobStore::variant_key(env, image, "00", "png"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        store(&blobs, &budget, env, image, 3).await;
+        let kept = keys(&blobs, &BlobStore::variants_prefix(env, image)).await;
+        let names: Vec<&str> = kept.iter().map(|k| &k[k.len() - 6..]).collect();
+        assert_eq!(names, ["00.png", "02.png", "03.png"], "{kept:?}");
     }
 }
