@@ -72,7 +72,10 @@ pub async fn authenticate(catalog: &Catalog, token: &str) -> Result<Principal> {
         .await?
         .ok_or(Error::Unauthenticated)?;
     let presented = hash_secret(secret);
-    if bool::from(presented.ct_eq(&credential.secret_hash)) {
+    let unexpired = credential
+        .expires_at
+        .is_none_or(|expires_at| expires_at > chrono::Utc::now());
+    if bool::from(presented.ct_eq(&credential.secret_hash)) && unexpired {
         Ok(Principal {
             environment_id: credential.environment_id,
             credential_id: credential.id,

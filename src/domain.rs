@@ -81,6 +81,8 @@ pub struct Credential {
     pub scopes: Vec<Scope>,
     pub secret_hash: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    /// When the key stops working; `None` never.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Who a request acts as: one environment, some scopes.

@@ -151,6 +151,7 @@ impl Service {
                 scopes: scopes.clone(),
                 secret_hash: minted.secret_hash,
                 created_at: Utc::now(),
+                expires_at: None,
             })
             .await?;
         Ok(CreatedKey {

@@ -20,6 +20,7 @@ mod proxy;
 mod rendition_budget;
 mod rendition_caching;
 mod renditions;
+mod revocation;
 mod scaleout;
 mod serving;
 mod small_holes;

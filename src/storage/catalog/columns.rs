@@ -67,6 +67,16 @@ pub(super) fn time_column(row: &impl Columns, column: &str) -> Result<DateTime<U
     millis_to_time(column, millis)
 }
 
+/// A nullable time column: `None` for NULL.
+pub(super) fn optional_time_column(
+    row: &impl Columns,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>> {
+    row.int(column)?
+        .map(|millis| millis_to_time(column, millis))
+        .transpose()
+}
+
 fn millis_to_time(column: &str, millis: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
@@ -125,10 +135,7 @@ pub(super) fn image_from_row(row: &impl Columns) -> Result<Image> {
             }),
             _ => None,
         },
-        expires_at: row
-            .int("expires_at")?
-            .map(|millis| millis_to_time("expires_at", millis))
-            .transpose()?,
+        expires_at: optional_time_column(row, "expires_at")?,
         crop: row
             .text("crop")?
             .map(|text| {

@@ -46,6 +46,7 @@ pub const TABLES: &[TableCopy] = &[
             ("scopes", Text),
             ("secret_hash", Bytes),
             ("created_at", Int),
+            ("expires_at", Int),
         ],
         order_by: "id",
     },

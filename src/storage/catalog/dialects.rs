@@ -172,7 +172,8 @@ impl Catalog {
         let row = sqlx::query(
             "SELECT s.csrf_token, s.expires_at, c.id, c.environment_id, c.scopes \
              FROM sessions s JOIN credentials c ON c.id = s.credential_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+             WHERE s.token_hash = $1 AND s.expires_at > $2 \
+             AND (c.expires_at IS NULL OR c.expires_at > $2)",
         )
         .bind(token_hash)
         .bind(now.timestamp_millis())
