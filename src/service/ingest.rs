@@ -110,7 +110,7 @@ impl Service {
             .await?;
 
         let id = Uuid::new_v4();
-        let blob_key = BlobStore::key(environment_id, id, "original");
+        let blob_key = BlobStore::original_key(environment_id, id);
         let byte_size = ingested.bytes.len() as u64;
         let stored = ingested.bytes;
         self.blobs.put(&blob_key, stored.clone()).await?;

@@ -193,7 +193,29 @@ impl BlobStore {
         self
     }
 
-    pub fn key(environment_id: Uuid, image_id: Uuid, name: &str) -> String {
+    /// Where an image's original is stored.
+    pub fn original_key(environment_id: Uuid, image_id: Uuid) -> String {
+        BlobStore::key(environment_id, image_id, "original")
+    }
+
+    /// Where a variant of an image is stored: its name (the variant's hash) and the
+    /// extension of its format, under the image's variants prefix.
+    pub fn variant_key(
+        environment_id: Uuid,
+        image_id: Uuid,
+        name: &str,
+        extension: &str,
+    ) -> String {
+        BlobStore::key(
+            environment_id,
+            image_id,
+            &["variants/", name, ".", extension].concat(),
+        )
+    }
+
+    /// Every blob of an image lives under `{environment}/{image}/`: the original at
+    /// `original`, its variants under `variants/`. Only this module spells that layout.
+    fn key(environment_id: Uuid, image_id: Uuid, name: &str) -> String {
         // Written without `format!`: this runs for every variant served.
         let mut key = String::with_capacity(2 * uuid::fmt::Hyphenated::LENGTH + 2 + name.len());
         let mut buffer = Uuid::encode_buffer();
@@ -512,7 +534,7 @@ mod tests {
     fn keys_are_environment_image_name() {
         let (environment, image) = (Uuid::new_v4(), Uuid::new_v4());
         assert_eq!(
-            BlobStore::key(environment, image, "variants/ab.webp"),
+            BlobStore::variant_key(environment, image, "ab", "webp"),
             format!("{environment}/{image}/variants/ab.webp")
         );
         assert_eq!(
@@ -524,7 +546,7 @@ mod tests {
     #[tokio::test]
     async fn put_get_range_delete_round_trip() {
         let store = BlobStore::in_memory();
-        let key = BlobStore::key(Uuid::nil(), Uuid::max(), "original");
+        let key = BlobStore::original_key(Uuid::nil(), Uuid::max());
         assert_eq!(BlobStore::image_of_key(&key), Some(Uuid::max()));
         store
             .put(&key, Bytes::from_static(b"0123456789"))

@@ -2,6 +2,7 @@
 //! Only this module knows SQL and object keys; the service decides the order in which
 //! they are written.
 
+mod blob_errors;
 pub mod blobs;
 pub mod capacity;
 pub mod catalog;

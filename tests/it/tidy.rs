@@ -1,6 +1,7 @@
 //! The architecture's absences, checked so that they stay true (ARCHITECTURE.md,
 //! "Invariants"): every source file opens with a `//!` paragraph; axum, hyper and tower
-//! only under `src/http/`; nothing maps memory (the catalog once mapped SQLite's `-shm`
+//! only under `src/http/`; database drivers, the object store and the blob key layout only
+//! under `src/storage/`; nothing maps memory (the catalog once mapped SQLite's `-shm`
 //! file and dropped SQLite's locks with it).
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,15 @@ fn the_architectures_absences_hold() {
             for web in ["axum::", "hyper::", "tower::", "tower_http::"] {
                 if code.contains(web) {
                     broken.push(format!("{name}: uses {web} outside src/http"));
+                }
+            }
+        }
+        if !name.starts_with("storage/") {
+            // The engines and the blob key layout are storage's alone: above it, nothing
+            // names a driver or spells where an image's blobs live.
+            for engine in ["sqlx::", "rusqlite::", "object_store::", "\"variants/"] {
+                if code.contains(engine) {
+                    broken.push(format!("{name}: uses {engine} outside src/storage"));
                 }
             }
         }

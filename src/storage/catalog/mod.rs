@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
@@ -52,11 +52,13 @@ impl Backend {
 pub struct Catalog {
     pool: AnyPool,
     backend: Backend,
-    /// Credentials already read. A credential row is never updated or deleted, so a
-    /// remembered one cannot go stale, on either engine and with any number of
-    /// instances; only ones that exist are kept, so a key made elsewhere works at once.
-    /// (Image rows and presets change; they are remembered only on SQLite, below.)
-    credentials: Arc<Memo<Uuid, Credential>>,
+    /// Credentials already read, each with the moment it was read. A key can be deleted
+    /// or expired by any instance or process, so a remembered one is trusted for
+    /// [`CREDENTIAL_FRESHNESS`] only and then read again: revocation reaches every
+    /// instance on either engine within that time, without a notification channel, at
+    /// the cost of one indexed point read per key and period. Only keys that exist are
+    /// kept, so a key made elsewhere works at once.
+    credentials: Arc<Memo<Uuid, (Credential, Instant)>>,
     /// The hottest reads made on the calling thread; SQLite only (see `direct`).
     direct: Option<Arc<DirectReads>>,
     /// Image rows and presets kept while no connection commits; SQLite only (see
@@ -69,6 +71,10 @@ pub struct Catalog {
 
 /// How many credentials are remembered at most.
 const REMEMBERED_CREDENTIALS: usize = 10_000;
+
+/// How long a remembered credential is trusted before it is read again: a key deleted or
+/// expired anywhere is refused everywhere within this time (the promise is one second).
+pub const CREDENTIAL_FRESHNESS: Duration = Duration::from_millis(500);
 
 /// How long a request waits for a catalog connection before it answers 503: bounded, so
 /// that an unreachable database turns into a quick refusal rather than a hung request.
@@ -89,6 +95,9 @@ mod columns;
 mod copy;
 mod dialects;
 mod direct;
+mod engine_errors;
+#[cfg(target_os = "linux")]
+mod file_events;
 mod group_commit;
 mod jobs;
 mod presets;
@@ -96,7 +105,9 @@ mod presets;
 mod seeded;
 mod stamped;
 
-use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
+use columns::{
+    crop_text, image_from_row, optional_time_column, time_column, u32_column, uuid_column,
+};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
 use group_commit::GroupCommit;
@@ -234,14 +245,15 @@ impl Catalog {
 
     pub async fn insert_credential(&self, credential: &Credential) -> Result<()> {
         sqlx::query(
-            "INSERT INTO credentials (id, environment_id, scopes, secret_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO credentials (id, environment_id, scopes, secret_hash, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(credential.id.to_string())
         .bind(credential.environment_id.to_string())
         .bind(Scope::join(&credential.scopes))
         .bind(&credential.secret_hash)
         .bind(credential.created_at.timestamp_millis())
+        .bind(credential.expires_at.map(|t| t.timestamp_millis()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -253,16 +265,31 @@ impl Catalog {
         self.remembered.as_ref()?.stamp.generation()
     }
 
-    /// A credential by id; remembered once read.
+    /// A credential by id, as the catalog held it at most [`CREDENTIAL_FRESHNESS`] ago.
     pub async fn credential(&self, id: Uuid) -> Result<Option<Credential>> {
-        self.credentials
-            .get_or_read(id, || self.read_credential(id))
-            .await
+        if let Some((credential, read_at)) = self.credentials.get(&id)
+            && read_at.elapsed() < CREDENTIAL_FRESHNESS
+        {
+            return Ok(Some(credential));
+        }
+        let ticket = self.credentials.ticket();
+        let read_at = Instant::now();
+        match self.read_credential(id).await? {
+            Some(credential) => {
+                self.credentials
+                    .offer(ticket, id, (credential.clone(), read_at));
+                Ok(Some(credential))
+            }
+            None => {
+                self.credentials.forget(&id);
+                Ok(None)
+            }
+        }
     }
 
     async fn read_credential(&self, id: Uuid) -> Result<Option<Credential>> {
         let row = sqlx::query(
-            "SELECT id, environment_id, scopes, secret_hash, created_at \
+            "SELECT id, environment_id, scopes, secret_hash, created_at, expires_at \
              FROM credentials WHERE id = $1",
         )
         .bind(id.to_string())
@@ -277,6 +304,7 @@ impl Catalog {
                     .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,
                 secret_hash: row.try_get("secret_hash")?,
                 created_at: time_column(&row, "created_at")?,
+                expires_at: optional_time_column(&row, "expires_at")?,
             })
         })
         .transpose()
