@@ -10,6 +10,9 @@ use crate::error::Error;
 use crate::media::ImageFormat;
 use crate::media::transform::{Crop, Fit, OutputFormat};
 
+mod names;
+pub use names::{is_hidden_character, sanitize_filename};
+
 /// A tenant. Every row, blob key and credential belongs to exactly one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
@@ -330,45 +333,6 @@ pub struct Page<T> {
     pub next: Option<i64>,
 }
 
-/// Makes the display name of an upload safe to store and echo: the last path component
-/// only, no hidden characters (see [`is_hidden_character`]), at most 255 bytes. `None`
-/// when nothing usable is left.
-pub fn sanitize_filename(raw: &str) -> Option<String> {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut clean = String::new();
-    for ch in base
-        .chars()
-        .filter(|&c| !is_hidden_character(c) && !matches!(c, '"' | '<' | '>'))
-    {
-        if clean.len() + ch.len_utf8() > 255 {
-            break;
-        }
-        clean.push(ch);
-    }
-    let clean = clean.trim().trim_start_matches('.').trim().to_string();
-    (!clean.is_empty()).then_some(clean)
-}
-
-/// Characters that change how text around them looks or reads without being seen
-/// themselves, and so have no place in a name a person reads: controls, format characters
-/// (Unicode category Cf: the bidi overrides and isolates that make `photo\u{202e}gpj.exe`
-/// display as `photoexe.jpg`, zero-width joiners and spaces, the byte-order mark), line
-/// and paragraph separators, private-use, surrogate and unassigned code points. Decided
-/// by the Unicode general category, not a list, so that every member of a class goes.
-pub fn is_hidden_character(c: char) -> bool {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-    matches!(
-        c.general_category(),
-        GeneralCategory::Control
-            | GeneralCategory::Format
-            | GeneralCategory::LineSeparator
-            | GeneralCategory::ParagraphSeparator
-            | GeneralCategory::PrivateUse
-            | GeneralCategory::Surrogate
-            | GeneralCategory::Unassigned
-    )
-}
-
 /// Random bytes as lowercase hex, for secrets and unguessable URL parts.
 pub fn random_hex(bytes: usize) -> Result<String, Error> {
     let mut buf = vec![0u8; bytes];
@@ -396,38 +360,6 @@ mod tests {
         ] {
             assert!(Subject::parse(bad).is_err(), "{bad:?} should be refused");
         }
-    }
-
-    #[test]
-    fn filenames_lose_paths_controls_and_leading_dots() {
-        assert_eq!(
-            sanitize_filename("../../etc/passwd").as_deref(),
-            Some("passwd")
-        );
-        assert_eq!(sanitize_filename("C:\\x\\a.jpg").as_deref(), Some("a.jpg"));
-        assert_eq!(sanitize_filename("a\r\nb\".jpg").as_deref(), Some("ab.jpg"));
-        assert_eq!(sanitize_filename(".htaccess").as_deref(), Some("htaccess"));
-        assert_eq!(sanitize_filename("../"), None);
-        // Every bidi control, zero-width and separator character goes, not just U+202E.
-        for hidden in [
-            '\u{202e}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200e}',
-            '\u{200f}', '\u{061c}', '\u{200b}', '\u{feff}', '\u{2028}', '\u{2029}', '\u{e000}',
-        ] {
-            assert_eq!(
-                sanitize_filename(&format!("photo{hidden}gpj.exe")).as_deref(),
-                Some("photogpj.exe"),
-                "U+{:04X}",
-                u32::from(hidden)
-            );
-        }
-        assert_eq!(
-            sanitize_filename("żółw ünïcode.jpg").as_deref(),
-            Some("żółw ünïcode.jpg")
-        );
-        assert_eq!(
-            sanitize_filename(&"é".repeat(300)).map(|s| s.len()),
-            Some(254)
-        );
     }
 
     #[test]

@@ -14,13 +14,18 @@
 //! Elsewhere, and for multipart writes, object_store does it per blob with fsync on:
 //! staging file, fsync, rename, fsync of the directory.
 //!
-//! Keys are `{environment}/{image}/{name}`: the environment comes first so a tenant's
-//! bytes can be listed or removed as a whole, and the sweeper can tell from a key alone
-//! which image row should own it.
+//! Where each blob lives (the key layout) is `blob_keys`; how an opened blob's bytes come
+//! back (from memory or a file, whole or in chunks) is `blob_reads`.
 
 use std::ops::Range;
 use std::sync::Arc;
 
+pub use super::blob_reads::{BlobBody, BlobRead};
+use super::blob_reads::{file_stream, in_memory_read};
+use super::durable_directory::DurableDirectory;
+use super::file_backed::FILE_BACKED_MIN;
+use super::memo::Memo;
+use crate::error::{Error, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
@@ -31,12 +36,6 @@ use object_store::path::Path;
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
-use uuid::Uuid;
-
-use super::durable_directory::DurableDirectory;
-use super::file_backed::{FILE_BACKED_MIN, file_backed};
-use super::memo::Memo;
-use crate::error::{Error, Result};
 
 #[derive(Clone)]
 pub struct BlobStore {
@@ -71,36 +70,6 @@ pub struct BlobWeight;
 impl quick_cache::Weighter<String, Bytes> for BlobWeight {
     fn weight(&self, key: &String, bytes: &Bytes) -> u64 {
         (bytes.len() + key.len() + 96) as u64
-    }
-}
-
-/// An opened blob: its total size and the requested bytes.
-pub struct BlobRead {
-    pub total_size: u64,
-    pub range: Range<u64>,
-    pub body: BlobBody,
-}
-
-/// The bytes of an opened blob: already in memory (a remembered blob), or streamed from
-/// the store. Keeping the first apart lets the HTTP layer answer with one buffer, which
-/// hyper writes together with the headers.
-pub enum BlobBody {
-    Whole(Bytes),
-    Stream(BoxStream<'static, Result<Bytes>>),
-}
-
-impl BlobBody {
-    /// All the bytes in one buffer; a one-chunk body is handed over without a copy.
-    pub async fn into_bytes(self) -> Result<Bytes> {
-        let stream = match self {
-            BlobBody::Whole(bytes) => return Ok(bytes),
-            BlobBody::Stream(stream) => stream,
-        };
-        let mut chunks: Vec<Bytes> = stream.try_collect().await?;
-        Ok(match chunks.len() {
-            1 => chunks.swap_remove(0),
-            _ => Bytes::from(chunks.concat()),
-        })
     }
 }
 
@@ -191,67 +160,6 @@ impl BlobStore {
             Arc::new(Memo::with_weighter(items, capacity, BlobWeight))
         });
         self
-    }
-
-    /// Where an image's original is stored.
-    pub fn original_key(environment_id: Uuid, image_id: Uuid) -> String {
-        BlobStore::key(environment_id, image_id, "original")
-    }
-
-    /// Where a variant of an image is stored: its name (the variant's hash) and the
-    /// extension of its format, under the image's variants prefix.
-    pub fn variant_key(
-        environment_id: Uuid,
-        image_id: Uuid,
-        name: &str,
-        extension: &str,
-    ) -> String {
-        BlobStore::key(
-            environment_id,
-            image_id,
-            &["variants/", name, ".", extension].concat(),
-        )
-    }
-
-    /// Every blob of an image lives under `{environment}/{image}/`: the original at
-    /// `original`, its variants under `variants/`. Only this module spells that layout.
-    fn key(environment_id: Uuid, image_id: Uuid, name: &str) -> String {
-        // Written without `format!`: this runs for every variant served.
-        let mut key = String::with_capacity(2 * uuid::fmt::Hyphenated::LENGTH + 2 + name.len());
-        let mut buffer = Uuid::encode_buffer();
-        key.push_str(environment_id.hyphenated().encode_lower(&mut buffer));
-        key.push('/');
-        key.push_str(image_id.hyphenated().encode_lower(&mut buffer));
-        key.push('/');
-        key.push_str(name);
-        key
-    }
-
-    /// The prefix under which an image's original and all its variants live.
-    pub fn image_prefix(environment_id: Uuid, image_id: Uuid) -> String {
-        format!("{environment_id}/{image_id}")
-    }
-
-    /// The image id a key belongs to, if the key has our shape.
-    pub fn image_of_key(key: &str) -> Option<Uuid> {
-        let mut parts = key.split('/');
-        let _environment = parts.next()?;
-        Uuid::parse_str(parts.next()?).ok()
-    }
-
-    /// The prefix under which an environment's blobs live.
-    pub fn environment_prefix(environment_id: Uuid) -> String {
-        environment_id.to_string()
-    }
-
-    /// The prefix under which an image's variants live (the original is beside it).
-    pub fn variants_prefix(environment_id: Uuid, image_id: Uuid) -> String {
-        BlobStore::key(environment_id, image_id, "variants")
-    }
-
-    /// Whether a key names a variant rather than an original.
-    pub fn is_variant_key(key: &str) -> bool {
-        key.split('/').nth(2) == Some("variants")
     }
 
     /// Writes the whole blob durably; when this returns Ok the bytes survive a crash. A
@@ -472,157 +380,6 @@ fn check_hash(key: &str, bytes: &[u8], expected: &str) -> Result<()> {
     )))
 }
 
-/// A remembered blob, or a range of it, as a whole body; the range was checked against
-/// the size by the caller, and is clamped here all the same.
-fn in_memory_read(bytes: Bytes, range: Option<Range<u64>>) -> BlobRead {
-    let total_size = bytes.len() as u64;
-    let range = range.map_or(0..total_size, |r| {
-        r.start.min(total_size)..r.end.min(total_size)
-    });
-    let part = bytes.slice(range.start as usize..range.end as usize);
-    BlobRead {
-        total_size,
-        range,
-        body: BlobBody::Whole(part),
-    }
-}
-
-/// Local files are read in chunks this large, each one hop to the blocking pool:
-/// object_store's own stream reads 8 KiB per hop, which made serving a 700 KB photo some
-/// 84 thread handoffs (the profile of the GET benchmark was mostly context switches).
-const FILE_CHUNK: u64 = 256 << 10;
-
-/// A byte range of an open local file as a stream of chunks, which remember the file
-/// they came from (see [`file_backed`]). A range small enough to be remembered whole is
-/// read as one chunk, so that it stays one buffer in memory and one `sendfile` on the way
-/// out.
-fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
-    let file = Arc::new(file);
-    let chunk = if range.end - range.start <= HOT_BLOB_MAX as u64 {
-        HOT_BLOB_MAX as u64
-    } else {
-        FILE_CHUNK
-    };
-    futures_util::stream::try_unfold(range.start, move |position| {
-        let file = file.clone();
-        let end = range.end;
-        async move {
-            if position >= end {
-                return Ok(None);
-            }
-            let length = usize::try_from((end - position).min(chunk)).unwrap_or(0);
-            let chunk = tokio::task::spawn_blocking(move || {
-                use std::os::unix::fs::FileExt;
-                let mut buffer = vec![0; length];
-                file.read_exact_at(&mut buffer, position)
-                    .map(|()| file_backed(buffer, file, position))
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("blob read task failed: {e}")))?
-            .map_err(|e| Error::Blobs(format!("reading a blob file: {e}")))?;
-            Ok(Some((chunk, position + length as u64)))
-        }
-    })
-    .boxed()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_environment_image_name() {
-        let (environment, image) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(
-            BlobStore::variant_key(environment, image, "ab", "webp"),
-            format!("{environment}/{image}/variants/ab.webp")
-        );
-        assert_eq!(
-            BlobStore::image_prefix(environment, image),
-            format!("{environment}/{image}")
-        );
-    }
-
-    #[tokio::test]
-    async fn put_get_range_delete_round_trip() {
-        let store = BlobStore::in_memory();
-        let key = BlobStore::original_key(Uuid::nil(), Uuid::max());
-        assert_eq!(BlobStore::image_of_key(&key), Some(Uuid::max()));
-        store
-            .put(&key, Bytes::from_static(b"0123456789"))
-            .await
-            .unwrap();
-        let read = store.get(&key, Some(2..5)).await.unwrap();
-        assert_eq!(read.total_size, 10);
-        assert_eq!(read.body.into_bytes().await.unwrap(), &b"234"[..]);
-        store.delete(&key).await.unwrap();
-        store.delete(&key).await.unwrap();
-        assert!(matches!(
-            store.get(&key, None).await,
-            Err(Error::NotFound(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn local_directory_writes_files_where_the_key_says() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open_directory(dir.path().to_str().unwrap()).unwrap();
-        store
-            .put("e/i/original", Bytes::from_static(b"abc"))
-            .await
-            .unwrap();
-        assert_eq!(
-            std::fs::read(dir.path().join("e/i/original")).unwrap(),
-            b"abc"
-        );
-        // Ranges of a file larger than one read chunk come back exact.
-        let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
-        store
-            .put("e/i/big", Bytes::from(big.clone()))
-            .await
-            .unwrap();
-        for range in [0..600_000u64, 100..550_000, 262_143..262_145] {
-            let read = store.get("e/i/big", Some(range.clone())).await.unwrap();
-            let expected = &big[range.start as usize..range.end as usize];
-            assert_eq!(read.body.into_bytes().await.unwrap(), expected);
-        }
-        store.delete("e/i/big").await.unwrap();
-        let listed: Vec<BlobEntry> = store.list_under(None).try_collect().await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].key, "e/i/original");
-        store.ping().await.unwrap();
-    }
-
-    /// A small blob, once written, is served from memory (even when its file is gone
-    /// behind the store's back) until deleted through the store; a large one never is.
-    #[tokio::test]
-    async fn small_blobs_are_remembered_until_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open_directory(dir.path().to_str().unwrap())
-            .unwrap()
-            .remembering(4 << 20);
-        store
-            .put("e/i/small", Bytes::from_static(b"abc"))
-            .await
-            .unwrap();
-        let large = Bytes::from(vec![7u8; HOT_BLOB_MAX + 1]);
-        store.put("e/i/large", large).await.unwrap();
-        std::fs::remove_file(dir.path().join("e/i/small")).unwrap();
-        std::fs::remove_file(dir.path().join("e/i/large")).unwrap();
-
-        assert_eq!(store.read_all("e/i/small").await.unwrap(), &b"abc"[..]);
-        assert_eq!(store.size("e/i/small").await.unwrap(), Some(3));
-        let part = store.get("e/i/small", Some(1..3)).await.unwrap();
-        assert_eq!(part.body.into_bytes().await.unwrap(), &b"bc"[..]);
-        assert!(matches!(
-            store.get("e/i/large", None).await,
-            Err(Error::NotFound(_))
-        ));
-
-        store.delete("e/i/small").await.unwrap();
-        assert!(matches!(
-            store.get("e/i/small", None).await,
-            Err(Error::NotFound(_))
-        ));
-    }
-}
+#[path = "blobs_tests.rs"]
+mod tests;

@@ -3,6 +3,8 @@
 //! they are written.
 
 mod blob_errors;
+mod blob_keys;
+mod blob_reads;
 pub mod blobs;
 pub mod capacity;
 pub mod catalog;

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyPool, Row};
+use sqlx::{Any, AnyPool};
 use uuid::Uuid;
 
 use super::memo::Memo;
-use crate::domain::{Credential, Environment, Image, NewImage, Page, Scope, Subject};
+use crate::domain::{Credential, Image, NewImage, Page, Subject};
 use crate::error::{Error, Result};
 
 /// Which engine holds the catalog; a few statements (locks, sequences) differ.
@@ -72,10 +72,6 @@ pub struct Catalog {
 /// How many credentials are remembered at most.
 const REMEMBERED_CREDENTIALS: usize = 10_000;
 
-/// How long a remembered credential is trusted before it is read again: a key deleted or
-/// expired anywhere is refused everywhere within this time (the promise is one second).
-pub const CREDENTIAL_FRESHNESS: Duration = Duration::from_millis(500);
-
 /// How long a request waits for a catalog connection before it answers 503: bounded, so
 /// that an unreachable database turns into a quick refusal rather than a hung request.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -104,15 +100,15 @@ mod presets;
 #[cfg(test)]
 mod seeded;
 mod stamped;
+mod tenants;
 
-use columns::{
-    crop_text, image_from_row, optional_time_column, time_column, u32_column, uuid_column,
-};
+use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
 use group_commit::GroupCommit;
 pub use jobs::JobLock;
 use stamped::{Lookup, Remembered};
+pub use tenants::CREDENTIAL_FRESHNESS;
 
 impl Catalog {
     /// Opens the catalog at a `sqlite:` URL (creating the file if needed) or a
@@ -193,121 +189,10 @@ impl Catalog {
         Ok(())
     }
 
-    /// Creates the environment only if the catalog has none yet; true when it did. On
-    /// SQLite one statement is atomic; on PostgreSQL two instances starting together could
-    /// both see an empty table, so the statement runs under a transaction-scoped advisory
-    /// lock.
-    pub async fn insert_first_environment(&self, env: &Environment) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(jobs::BOOTSTRAP_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query(
-            "INSERT INTO environments (id, name, created_at) \
-             SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM environments)",
-        )
-        .bind(env.id.to_string())
-        .bind(&env.name)
-        .bind(env.created_at.timestamp_millis())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn insert_environment(&self, env: &Environment) -> Result<()> {
-        sqlx::query("INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(env.id.to_string())
-            .bind(&env.name)
-            .bind(env.created_at.timestamp_millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn environment(&self, id: Uuid) -> Result<Option<Environment>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM environments WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Environment {
-                id: uuid_column(&row, "id")?,
-                name: row.try_get("name")?,
-                created_at: time_column(&row, "created_at")?,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn insert_credential(&self, credential: &Credential) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO credentials (id, environment_id, scopes, secret_hash, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(credential.id.to_string())
-        .bind(credential.environment_id.to_string())
-        .bind(Scope::join(&credential.scopes))
-        .bind(&credential.secret_hash)
-        .bind(credential.created_at.timestamp_millis())
-        .bind(credential.expires_at.map(|t| t.timestamp_millis()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// The generation of everything in the catalog: it changes with every commit of any
     /// connection or process. None where there is no witness (PostgreSQL, memory).
     pub fn generation(&self) -> Option<u64> {
         self.remembered.as_ref()?.stamp.generation()
-    }
-
-    /// A credential by id, as the catalog held it at most [`CREDENTIAL_FRESHNESS`] ago.
-    pub async fn credential(&self, id: Uuid) -> Result<Option<Credential>> {
-        if let Some((credential, read_at)) = self.credentials.get(&id)
-            && read_at.elapsed() < CREDENTIAL_FRESHNESS
-        {
-            return Ok(Some(credential));
-        }
-        let ticket = self.credentials.ticket();
-        let read_at = Instant::now();
-        match self.read_credential(id).await? {
-            Some(credential) => {
-                self.credentials
-                    .offer(ticket, id, (credential.clone(), read_at));
-                Ok(Some(credential))
-            }
-            None => {
-                self.credentials.forget(&id);
-                Ok(None)
-            }
-        }
-    }
-
-    async fn read_credential(&self, id: Uuid) -> Result<Option<Credential>> {
-        let row = sqlx::query(
-            "SELECT id, environment_id, scopes, secret_hash, created_at, expires_at \
-             FROM credentials WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            let scopes: String = row.try_get("scopes")?;
-            Ok(Credential {
-                id: uuid_column(&row, "id")?,
-                environment_id: uuid_column(&row, "environment_id")?,
-                scopes: Scope::parse_list(&scopes)
-                    .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,
-                secret_hash: row.try_get("secret_hash")?,
-                created_at: time_column(&row, "created_at")?,
-                expires_at: optional_time_column(&row, "expires_at")?,
-            })
-        })
-        .transpose()
     }
 
     /// Records an image whose blob is already durable; returns it with its number once
