@@ -6,6 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use crate::backends::TestStorage;
@@ -373,6 +374,62 @@ async fn a_full_blob_store_answers_507_and_readiness_reports_it() {
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["reason"], "storage is full", "{ready}");
+
+    // Every dialect says the same in its own shape: QuestionPro's error object,
+    // SuperOffice's Error/ErrorType, Akana's plain text.
+    let photo = || corpus("photo-2560x1600.jpg");
+    let file = || Form::new().part("file", Part::bytes(photo()).file_name("p.jpg"));
+    let response = client
+        .post(format!("{base}/a/api/v2/users/42/images"))
+        .query(&[("apiKey", token)])
+        .multipart(file())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 507);
+    let body: Value = response.json().await.unwrap();
+    let error = &body["response"]["error"];
+    assert_eq!(error["name"], "INSUFFICIENT_STORAGE", "{body}");
+    assert_eq!(error["httpStatusCode"], 507, "{body}");
+    assert!(error["message"].as_str().unwrap().contains("storage is full"), "{body}");
+
+    let response = client
+        .put(format!("{base}/api/v1/Person/7/Image"))
+        .basic_auth("user", Some(token))
+        .header("Accept", "application/json")
+        .header("Content-Type", "image/jpeg")
+        .body(photo())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 507);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["ErrorType"], "IOException", "{body}");
+    assert!(body["Error"].as_str().unwrap().contains("storage is full"), "{body}");
+
+    let session = client
+        .post(format!("{base}/v1/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 201);
+    let cookie = session.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let session: Value = session.json().await.unwrap();
+    let response = client
+        .post(format!("{base}/api/dropbox/pictures"))
+        .header("Cookie", cookie)
+        .header("X-CSRF-Token", session["csrfToken"].as_str().unwrap())
+        .multipart(Form::new().part("Profile", Part::bytes(photo()).file_name("p.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 507);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = response.text().await.unwrap();
+    assert!(text.contains("storage is full"), "{text}");
 
     // SIGTERM, as an operator stops it.
     let pid = i32::try_from(child.id()).unwrap();
