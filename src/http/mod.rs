@@ -11,6 +11,8 @@ pub mod content;
 pub mod doc_schemas;
 pub mod environments;
 pub mod error;
+#[cfg(test)]
+mod error_answers;
 pub mod native;
 pub mod native_json;
 pub mod ops;
