@@ -1,6 +1,6 @@
 //! The one error type of the library. It says what went wrong in domain terms; the HTTP
-//! edge (`http::error`) decides, in one exhaustive match, what status and body each case
-//! gets in each API dialect. Nothing here knows about HTTP.
+//! edge decides what status and body each case gets, in one exhaustive match per API
+//! dialect (`http::dialect`). Nothing here knows about HTTP.
 
 use crate::domain::Scope;
 use crate::media::MediaError;

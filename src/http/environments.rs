@@ -43,7 +43,7 @@ pub struct EnvironmentView {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_environment(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
 ) -> Result<Json<EnvironmentView>, NativeError> {
     let env = parse_id(&env, "environment")?;

@@ -91,8 +91,9 @@ async fn table() -> String {
                 uri: uri.clone(),
             };
             let case = format!("{dialect} {}", error.reason());
-            let response =
-                REQUEST.sync_scope(label, || super::error_in_dialect(&uri, &headers, error));
+            let response = REQUEST.sync_scope(label, || {
+                super::dialect::error_in_dialect(&uri, &headers, error)
+            });
             let mut line = format!("{case}: {}", response.status().as_u16());
             let mut names: Vec<_> = response.headers().keys().map(|n| n.as_str()).collect();
             names.sort();

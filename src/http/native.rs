@@ -228,7 +228,7 @@ pub fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn upload_image(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
@@ -277,7 +277,7 @@ pub async fn upload_image(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_images(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<ImageList>, NativeError> {
@@ -347,7 +347,7 @@ pub async fn list_images(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_image(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
@@ -398,7 +398,7 @@ fn json_response(json: Bytes) -> Response {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_image(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<StatusCode, NativeError> {
     let env = parse_id(&env, "environment")?;
