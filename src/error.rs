@@ -1,6 +1,6 @@
 //! The one error type of the library. It says what went wrong in domain terms; the HTTP
-//! edge (`http::error`) decides, in one exhaustive match, what status and body each case
-//! gets in each API dialect. Nothing here knows about HTTP, and nothing here knows an
+//! edge decides what status and body each case gets, in one exhaustive match per API
+//! dialect (`http::dialect`). Nothing here knows about HTTP, and nothing here knows an
 //! engine: what a driver's or a store's failure means is decided in `storage`
 //! (`storage::catalog::engine_errors`, `storage::blob_errors`).
 

@@ -3,52 +3,73 @@
 //! holds it, answering its PictureID as text/plain, or wrapped in an HTML document with
 //! `wrapInHTML=true` for iframe uploads. `GET …/{PictureID}` serves it, `PUT …/{PictureID}`
 //! sets the crop its renditions will honour, and `POST /v1/environments/{envId}/images`
-//! with `{"uploadId": PictureID}` claims it. Unclaimed items expire. Errors are plain text.
+//! with `{"uploadId": PictureID}` claims it. Unclaimed items expire. Errors are plain
+//! text with the native statuses, decided in `Akana`'s [`Dialect::answer`] (see
+//! [`super::dialect`]).
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::AppState;
+use super::dialect::{Answer, Dialect, DialectError, Message};
 use super::doc_schemas::{CropRequest, ImageBytes, MultipartImage};
-use super::error::{classify, error_headers, log_error, public_message};
-use super::principal::principal_from_request;
+use super::error::Classified;
+use super::principal::Caller;
 use super::upload::read_upload;
-use crate::domain::Principal;
 use crate::error::Error;
 use crate::media::transform::Crop;
 
+/// The Akana dialect: the native statuses, answered as plain text.
+#[derive(Debug, Default)]
+pub struct Akana;
+
 /// An error as plain text, as Akana answers.
-pub struct AkanaError(Error);
+pub type AkanaError = DialectError<Akana>;
 
-impl From<Error> for AkanaError {
-    fn from(error: Error) -> Self {
-        AkanaError(error)
+impl Dialect for Akana {
+    type Fields = ();
+
+    fn of_request(_uri: &Uri, _headers: &HeaderMap) -> Akana {
+        Akana
     }
-}
 
-impl IntoResponse for AkanaError {
-    fn into_response(self) -> Response {
-        let classified = classify(&self.0);
-        let id = super::error::current_request_id();
-        log_error(&self.0, classified.status, id);
-        let message = match &self.0 {
+    /// The native status of every error; a refused credential in Akana's words, as its
+    /// browser pages log in or send the session's CSRF token.
+    fn answer(&self, error: &Error, classified: &Classified) -> Answer<()> {
+        let message = match error {
             Error::Unauthenticated => {
-                "Unauthorized: log in, or send the session's CSRF token".to_string()
+                Message::Own("Unauthorized: log in, or send the session's CSRF token")
             }
-            other => public_message(other, classified.status),
+            Error::Forbidden(_)
+            | Error::SignatureInvalid(_)
+            | Error::NotFound(_)
+            | Error::InvalidInput { .. }
+            | Error::PayloadTooLarge { .. }
+            | Error::UnsupportedMedia(_)
+            | Error::MalformedImage(_)
+            | Error::ImageLimit { .. }
+            | Error::BodyIncomplete(_)
+            | Error::Throttled { .. }
+            | Error::Overloaded { .. }
+            | Error::Unavailable { .. }
+            | Error::StorageFull { .. }
+            | Error::Catalog(_)
+            | Error::Blobs(_)
+            | Error::Internal(_) => Message::Public,
         };
-        let body = format!("{message} (error id {id})");
-        let mut response = (
-            classified.status,
+        Answer::new(classified.status, message, ())
+    }
+
+    fn render(&self, _status: StatusCode, _fields: (), message: String, id: Uuid) -> Response {
+        (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            body,
+            format!("{message} (error id {id})"),
         )
-            .into_response();
-        error_headers(&mut response, &classified);
-        response
+            .into_response()
     }
 }
 
@@ -56,14 +77,6 @@ impl IntoResponse for AkanaError {
 pub struct UploadQuery {
     #[serde(rename = "wrapInHTML")]
     wrap_in_html: Option<String>,
-}
-
-async fn caller(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<Principal, Error> {
-    principal_from_request(state, method, headers).await
 }
 
 fn picture_id(text: &str) -> Result<i64, Error> {
@@ -97,10 +110,10 @@ fn text_answer(text: String) -> Response {
 pub async fn upload(
     State(state): State<AppState>,
     Query(query): Query<UploadQuery>,
+    Caller(principal, _): Caller<Akana>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AkanaError> {
-    let principal = caller(&state, &Method::POST, &headers).await?;
     let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
     let image = state
         .service
@@ -144,16 +157,14 @@ pub async fn upload(
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Caller(principal, _): Caller<Akana>,
     headers: HeaderMap,
 ) -> Result<Response, AkanaError> {
-    let principal = caller(&state, &Method::GET, &headers).await?;
     let image = state
         .service
         .dropbox_item(&principal, principal.environment_id, picture_id(&id)?)
         .await?;
-    let mut response = super::content::serve_original(&state, &image, &headers)
-        .await
-        .map_err(|e| AkanaError(e.0))?;
+    let mut response = super::content::serve_original(&state, &image, &headers).await?;
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
@@ -190,10 +201,9 @@ struct CropBody {
 pub async fn crop(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Caller(principal, _): Caller<Akana>,
     body: Body,
 ) -> Result<Response, AkanaError> {
-    let principal = caller(&state, &Method::PUT, &headers).await?;
     let number = picture_id(&id)?;
     let bytes = axum::body::to_bytes(body, 4096)
         .await

@@ -110,7 +110,7 @@ pub async fn serve_image(
     incoming: Request,
 ) -> Result<Response, NativeError> {
     let headers = incoming.headers();
-    let not_found = || NativeError(Error::NotFound("image"));
+    let not_found = || NativeError::from(Error::NotFound("image"));
     let env = Uuid::parse_str(&env).map_err(|_| not_found())?;
     let (id, serve_key, target, ext) = parse_file_name(&file).ok_or_else(not_found)?;
     let image = state.service.published_image(env, id, serve_key).await?;
@@ -121,7 +121,7 @@ pub async fn serve_image(
             return Err(not_found());
         }
         if request.transform.is_empty() && request.signature.is_none() {
-            return serve_original(&state, &image, headers).await;
+            return Ok(serve_original(&state, &image, headers).await?);
         }
         authorize_transform(&state, headers, env, &file, &request).await?;
         let variant = state
@@ -135,7 +135,7 @@ pub async fn serve_image(
         (variant, caching)
     } else {
         if !request.transform.is_empty() || request.signature.is_some() {
-            return Err(NativeError(Error::InvalidInput {
+            return Err(NativeError::from(Error::InvalidInput {
                 target: "query",
                 message: "preset hrefs take no parameters".into(),
             }));
@@ -167,18 +167,19 @@ pub async fn serve_image(
         },
         caching,
     };
-    respond(&blob, headers, |range| {
+    Ok(respond(&blob, headers, |range| {
         state.service.open_variant(&image, &variant, range)
     })
-    .await
+    .await?)
 }
 
-/// Answers with an image's stored original bytes (and every header they carry).
+/// Answers with an image's stored original bytes (and every header they carry); its
+/// error is answered in the caller's dialect.
 pub async fn serve_original(
     state: &AppState,
     image: &Image,
     headers: &HeaderMap,
-) -> Result<Response, NativeError> {
+) -> Result<Response, Error> {
     let blob = Blob {
         etag: format!("\"{}\"", image.content_hash),
         mime: image.format.mime_type(),
@@ -264,7 +265,7 @@ fn cache_control(response: &mut Response, caching: Caching) {
 
 /// Answers a GET for stored bytes: 304, 416, 206 or 200 with every header originals and
 /// variants share.
-async fn respond<F, Fut>(blob: &Blob, headers: &HeaderMap, open: F) -> Result<Response, NativeError>
+async fn respond<F, Fut>(blob: &Blob, headers: &HeaderMap, open: F) -> Result<Response, Error>
 where
     F: FnOnce(Option<std::ops::Range<u64>>) -> Fut,
     Fut: std::future::Future<Output = Result<BlobRead, Error>>,

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{NativeError, NativeErrorBody};
-use super::native::{Link, iso_millis, parse_id};
+use super::native::parse_id;
+use super::native_views::{Link, iso_millis};
 use super::principal::Caller;
 
 #[derive(Serialize, ToSchema)]
@@ -43,7 +44,7 @@ pub struct EnvironmentView {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_environment(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
 ) -> Result<Json<EnvironmentView>, NativeError> {
     let env = parse_id(&env, "environment")?;

@@ -1,18 +1,22 @@
-//! How domain errors become HTTP answers. [`classify`] is the one exhaustive match from
-//! [`Error`] to a status and an error code (no catch-all arm: a new error case does not
-//! compile until it is given an answer); each API dialect then renders that in its own
-//! shape. Server-side failures are logged with the request id and answered with a generic
-//! message, so no path, SQL or driver text reaches a client.
+//! What every dialect shares about an error, and the native dialect. [`classify`] is the
+//! one exhaustive match from [`Error`] to its HTTP meaning: the status, the seconds for
+//! `Retry-After`, and PingOne's codes, which makes it also the place the native dialect
+//! maps each error. [`public_message`] is the one exhaustive match deciding the text a
+//! client may read: server-side failures are logged with the request id and answered
+//! with a generic message, so no path, SQL or driver text reaches a client. Neither has a
+//! catch-all arm, so a new error case does not compile until it is given an answer. The
+//! other dialects map errors in their own modules, each through [`super::dialect`].
 //!
 //! The request id lives in a task-local set by the request-context middleware
 //! ([`crate::logging::REQUEST`]), so every error body can carry the same id as the log
 //! lines of its request.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::dialect::{Answer, Dialect, DialectError, Message};
 use crate::error::Error;
 
 /// The current request's id, or a fresh one outside a request.
@@ -124,25 +128,36 @@ pub fn classify(error: &Error) -> Classified {
     }
 }
 
-/// The message a client sees: the error's own text, except for server-side failures.
-pub fn public_message(error: &Error, status: StatusCode) -> String {
-    if let Error::Unavailable { .. } = error {
-        "The service cannot reach its storage right now; retry shortly.".into()
-    } else if let Error::StorageFull { .. } = error {
-        "The service's storage is full; nothing was stored. Retry once space has been freed.".into()
-    } else if status.is_server_error() && !matches!(error, Error::Overloaded { .. }) {
-        "An unexpected error occurred; quote the error id when reporting it.".into()
-    } else {
-        match error {
-            Error::Unauthenticated => {
-                "The request could not be completed. You do not have access to this resource."
-                    .into()
-            }
-            Error::Forbidden(scope) => format!(
-                "The request could not be completed. The API key lacks the {} scope.",
-                scope.as_str()
-            ),
-            other => other.to_string(),
+/// The message a client sees: the error's own text, except for server-side failures,
+/// whose details are only logged.
+pub fn public_message(error: &Error) -> String {
+    match error {
+        Error::Unauthenticated => {
+            "The request could not be completed. You do not have access to this resource.".into()
+        }
+        Error::Forbidden(scope) => format!(
+            "The request could not be completed. The API key lacks the {} scope.",
+            scope.as_str()
+        ),
+        Error::SignatureInvalid(_)
+        | Error::NotFound(_)
+        | Error::InvalidInput { .. }
+        | Error::PayloadTooLarge { .. }
+        | Error::UnsupportedMedia(_)
+        | Error::MalformedImage(_)
+        | Error::ImageLimit { .. }
+        | Error::BodyIncomplete(_)
+        | Error::Throttled { .. }
+        | Error::Overloaded { .. } => error.to_string(),
+        Error::Unavailable { .. } => {
+            "The service cannot reach its storage right now; retry shortly.".into()
+        }
+        Error::StorageFull { .. } => {
+            "The service's storage is full; nothing was stored. Retry once space has been freed."
+                .into()
+        }
+        Error::Catalog(_) | Error::Blobs(_) | Error::Internal(_) => {
+            "An unexpected error occurred; quote the error id when reporting it.".into()
         }
     }
 }
@@ -172,15 +187,12 @@ pub fn error_headers(response: &mut Response, classified: &Classified) {
     }
 }
 
-/// An error rendered in the native (PingOne) shape.
-#[derive(Debug)]
-pub struct NativeError(pub Error);
+/// The native (PingOne) dialect.
+#[derive(Debug, Default)]
+pub struct Native;
 
-impl From<Error> for NativeError {
-    fn from(error: Error) -> Self {
-        NativeError(error)
-    }
-}
+/// An error rendered in the native (PingOne) shape.
+pub type NativeError = DialectError<Native>;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct NativeErrorBody {
@@ -199,14 +211,31 @@ pub struct NativeErrorDetail {
     message: String,
 }
 
-impl IntoResponse for NativeError {
-    fn into_response(self) -> Response {
-        let classified = classify(&self.0);
-        let id = current_request_id();
-        log_error(&self.0, classified.status, id);
-        let message = public_message(&self.0, classified.status);
-        let details = classified
-            .detail
+impl Dialect for Native {
+    /// PingOne's code, and its detail code and target when there is one.
+    type Fields = (&'static str, Option<(&'static str, &'static str)>);
+
+    fn of_request(_uri: &Uri, _headers: &HeaderMap) -> Native {
+        Native
+    }
+
+    /// The native answer is [`classify`]'s, which is where it maps each error.
+    fn answer(&self, _error: &Error, classified: &Classified) -> Answer<Self::Fields> {
+        Answer::new(
+            classified.status,
+            Message::Public,
+            (classified.code, classified.detail),
+        )
+    }
+
+    fn render(
+        &self,
+        _status: StatusCode,
+        (code, detail): Self::Fields,
+        message: String,
+        id: Uuid,
+    ) -> Response {
+        let details = detail
             .map(|(code, target)| NativeErrorDetail {
                 code,
                 target,
@@ -216,12 +245,10 @@ impl IntoResponse for NativeError {
             .collect();
         let body = NativeErrorBody {
             id,
-            code: classified.code,
+            code,
             message,
             details,
         };
-        let mut response = (classified.status, axum::Json(body)).into_response();
-        error_headers(&mut response, &classified);
-        response
+        axum::Json(body).into_response()
     }
 }

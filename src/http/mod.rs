@@ -8,11 +8,15 @@ pub mod auth_throttle;
 mod body_rate;
 mod conditional;
 pub mod content;
+pub mod dialect;
 pub mod doc_schemas;
 pub mod environments;
 pub mod error;
+#[cfg(test)]
+mod error_answers;
 pub mod native;
 pub mod native_json;
+pub mod native_views;
 pub mod ops;
 pub mod principal;
 pub mod questionpro;
@@ -226,27 +230,8 @@ pub fn router(
         .service(routed)
 }
 
-/// An error answered outside any handler (by a layer), in the shape of the dialect the
-/// request's path belongs to.
-fn error_in_dialect(
-    uri: &axum::http::Uri,
-    headers: &axum::http::HeaderMap,
-    error: Error,
-) -> Response {
-    let path = uri.path();
-    if path.starts_with("/a/api/") {
-        questionpro::QuestionProError::at(uri, error).into_response()
-    } else if path.starts_with("/api/v1/Person/") {
-        superoffice::SuperOfficeError::new(error, headers).into_response()
-    } else if path.starts_with("/api/dropbox/") {
-        akana::AkanaError::from(error).into_response()
-    } else {
-        NativeError(error).into_response()
-    }
-}
-
 async fn not_found() -> NativeError {
-    NativeError(Error::NotFound("resource"))
+    NativeError::from(Error::NotFound("resource"))
 }
 
 async fn method_not_allowed() -> Response {
@@ -259,5 +244,5 @@ async fn method_not_allowed() -> Response {
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    NativeError(Error::Internal("a handler panicked".into())).into_response()
+    NativeError::from(Error::Internal("a handler panicked".into())).into_response()
 }

@@ -2,132 +2,24 @@
 //! multipart), read, list with keyset pagination, delete. Each handler parses, calls one
 //! service method and renders the PingOne JSON shape; errors use the PingOne error shape.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::AppState;
 use super::doc_schemas::{ImageBytes, MultipartNativeImage, NativeJsonCreate};
 use super::error::{NativeError, NativeErrorBody};
+use super::native_views::{EmbeddedImages, ImageList, ImageView, Link, ListLinks, image_view};
 use super::principal::Caller;
 use super::upload::read_upload;
 use crate::domain::{Scope, Subject};
 use crate::error::Error;
-use crate::service::{AnyImage, Described, UploadRequest};
-
-#[derive(Serialize, ToSchema)]
-pub struct Link {
-    pub href: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ImageLinks {
-    #[serde(rename = "self")]
-    pub self_link: Link,
-    pub environment: Link,
-}
-
-/// One rendition of an image: `original` always, then one per preset.
-#[derive(Serialize, ToSchema)]
-pub struct TargetView {
-    pub id: String,
-    pub width: u32,
-    pub height: u32,
-    /// Lowercase format: `jpg`, `png`, `gif`, `webp`, `tiff` or `bmp`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Serves the bytes; needs no credential.
-    pub href: String,
-}
-
-impl ImageLinks {
-    pub fn new(base: &str, env: Uuid, image: Uuid) -> ImageLinks {
-        ImageLinks {
-            self_link: Link {
-                href: format!("{base}/v1/environments/{env}/images/{image}"),
-            },
-            environment: Link {
-                href: format!("{base}/v1/environments/{env}"),
-            },
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EnvironmentRef {
-    pub id: Uuid,
-}
-
-/// An image, in PingOne's shape plus a few extra facts.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageView {
-    #[serde(rename = "_links")]
-    pub links: ImageLinks,
-    pub id: Uuid,
-    pub targets: BTreeMap<String, TargetView>,
-    pub environment: EnvironmentRef,
-    /// ISO 8601, UTC, milliseconds.
-    pub created_at: String,
-    pub updated_at: String,
-    /// Deployment-wide numeric id (stored images only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub number: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-    /// Stored size in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frames: Option<u32>,
-    /// BLAKE3 of the stored bytes, hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_hash: Option<String>,
-    /// What to paint before the image arrives.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub placeholder: Option<PlaceholderView>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PlaceholderView {
-    /// ThumbHash, standard base64.
-    pub thumbhash: String,
-    /// `#rrggbb`.
-    pub dominant_color: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ListLinks {
-    #[serde(rename = "self")]
-    pub self_link: Link,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<Link>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EmbeddedImages {
-    pub images: Vec<ImageView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ImageList {
-    #[serde(rename = "_links")]
-    pub links: ListLinks,
-    #[serde(rename = "_embedded")]
-    pub embedded: EmbeddedImages,
-    /// Images on this page.
-    pub count: usize,
-}
+use crate::service::{AnyImage, UploadRequest};
 
 /// Query parameters of an upload.
 #[derive(Deserialize, IntoParams)]
@@ -162,48 +54,6 @@ pub(super) fn parse_id(text: &str, what: &'static str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|_| Error::NotFound(what))
 }
 
-pub fn image_view(state: &AppState, described: &Described) -> ImageView {
-    let base = &state.public_url;
-    let image = &described.image;
-    let env = image.environment_id;
-    let targets = described
-        .targets
-        .iter()
-        .map(|target| {
-            let view = TargetView {
-                id: target.name.clone(),
-                width: target.width,
-                height: target.height,
-                kind: target.extension.into(),
-                href: super::content::target_href(base, image, &target.name, target.extension),
-            };
-            (target.name.clone(), view)
-        })
-        .collect();
-    ImageView {
-        links: ImageLinks::new(base, env, image.id),
-        id: image.id,
-        targets,
-        environment: EnvironmentRef { id: env },
-        created_at: iso_millis(image.created_at),
-        updated_at: iso_millis(image.updated_at),
-        number: Some(image.number),
-        subject: image.subject.as_ref().map(|s| s.as_str().to_string()),
-        filename: image.filename.clone(),
-        size: Some(image.byte_size),
-        frames: Some(image.frames),
-        content_hash: Some(image.content_hash.clone()),
-        placeholder: image.placeholder.as_ref().map(|p| PlaceholderView {
-            thumbhash: p.thumbhash.clone(),
-            dominant_color: p.dominant_color.clone(),
-        }),
-    }
-}
-
-pub fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// Upload an image (the raw bytes as the body, or multipart with one file part), or with a
 /// JSON body claim a dropbox upload (`{"uploadId", "subject"?, "slot"?}`) or register
 /// external targets (`{"targets": [{"id", "width", "height", "type", "href"}]}`).
@@ -228,7 +78,7 @@ pub fn iso_millis(time: chrono::DateTime<chrono::Utc>) -> String {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn upload_image(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
@@ -277,7 +127,7 @@ pub async fn upload_image(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_images(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<ImageList>, NativeError> {
@@ -347,7 +197,7 @@ pub async fn list_images(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_image(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
@@ -398,7 +248,7 @@ fn json_response(json: Bytes) -> Response {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_image(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<StatusCode, NativeError> {
     let env = parse_id(&env, "environment")?;

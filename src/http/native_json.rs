@@ -11,7 +11,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
-use super::native::{EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis};
+use super::native_views::{
+    EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis,
+};
 use crate::domain::{ExternalImage, ExternalTarget, Principal, Subject};
 use crate::error::{Error, Result};
 

@@ -3,14 +3,24 @@
 //! accepted for a state-changing request only with its CSRF token in `X-CSRF-Token`
 //! (Akana's `X-Csrf-Token_{name}` header and `AtmoAuthToken_{name}` cookie names are
 //! accepted too). Credential values are never logged (see the sensitive-headers layer).
+//!
+//! [`Caller`] is the one extractor every dialect's handlers take their caller from, so
+//! that what a dialect accepts is decided here and not again in each of its modules. What
+//! differs between dialects is asked of the dialect: a key in the query string
+//! ([`Dialect::query_credential`], QuestionPro's `apiKey`, which wins over the headers).
+//! A session cookie needs its CSRF token on every state-changing request, whatever the
+//! dialect.
+//! A request without a valid credential is refused in the dialect's own shape.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::NativeError;
+use super::dialect::{Dialect, DialectError};
+use super::error::Native;
 use crate::auth::token_from_authorization;
 use crate::domain::Principal;
 use crate::error::{Error, Result};
@@ -63,19 +73,28 @@ pub async fn principal_from_request(
         .await
 }
 
-/// Extractor for native routes: the caller, or a PingOne-shaped 401.
-pub struct Caller(pub Principal);
+/// The caller of a request, and the dialect `D` the request is answered in. A request
+/// without a valid credential is refused in `D`'s shape; one whose query string cannot be
+/// read (QuestionPro's `apiKey` given twice) is refused as axum refuses a bad query.
+pub struct Caller<D = Native>(pub Principal, pub D);
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = NativeError;
+impl<D: Dialect + Send> FromRequestParts<AppState> for Caller<D> {
+    type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Caller(
-            principal_from_request(state, &parts.method, &parts.headers).await?,
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let in_query = D::query_credential(&parts.uri).map_err(IntoResponse::into_response)?;
+        let dialect = D::of_request(&parts.uri, &parts.headers);
+        // A session cookie on a state-changing request must bring its CSRF token, in
+        // every dialect: the cookie alone is what a forged cross-site form would send.
+        let method = &parts.method;
+        let principal = match in_query {
+            Some(token) => state.service.authenticate(&token).await,
+            None => principal_from_request(state, method, &parts.headers).await,
+        };
+        match principal {
+            Ok(principal) => Ok(Caller(principal, dialect)),
+            Err(error) => Err(DialectError::new(error, dialect).into_response()),
+        }
     }
 }
 

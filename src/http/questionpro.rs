@@ -2,75 +2,115 @@
 //! the environment; the image's subject is `user:{userId}`. Answers use QuestionPro's
 //! `{"response": {…}}` envelope and its error envelope (`docs`, `name`, `httpStatusCode`,
 //! `id`, `message`, `resourceUrl`) with its codes: every input problem is a 400
-//! BAD_REQUEST, as QuestionPro's clients expect.
+//! BAD_REQUEST, as QuestionPro's clients expect. Which status and code each error gets is
+//! decided in one place, `QuestionPro`'s [`Dialect::answer`] (see [`super::dialect`]).
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::AppState;
+use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
 use super::doc_schemas::{ImageBytes, MultipartImage};
-use super::error::{classify, log_error, public_message};
+use super::error::Classified;
+use super::principal::Caller;
 use super::upload::read_upload;
-use crate::domain::{Image, Principal, Subject};
+use crate::domain::{Image, Subject};
 use crate::error::Error;
 use crate::service::UploadRequest;
 
-/// An error in QuestionPro's envelope; `resource` is the request path (never the query,
-/// which carries the key).
-pub struct QuestionProError {
-    error: Error,
+/// The QuestionPro dialect; `resource` is the request path its error envelope echoes
+/// (never the query, which carries the key).
+#[derive(Debug)]
+pub struct QuestionPro {
     resource: String,
 }
 
-impl QuestionProError {
-    pub(super) fn at(uri: &Uri, error: Error) -> QuestionProError {
-        QuestionProError {
-            error,
+/// An error in QuestionPro's envelope.
+pub type QuestionProError = DialectError<QuestionPro>;
+
+impl Dialect for QuestionPro {
+    /// The envelope's `name` and `id`.
+    type Fields = (&'static str, &'static str);
+
+    fn of_request(uri: &Uri, _headers: &HeaderMap) -> QuestionPro {
+        QuestionPro {
             resource: uri.path().to_string(),
         }
     }
-}
 
-impl IntoResponse for QuestionProError {
-    fn into_response(self) -> Response {
-        let classified = classify(&self.error);
-        let id = super::error::current_request_id();
-        log_error(&self.error, classified.status, id);
-        let (status, name, code) = match classified.status.as_u16() {
-            401 => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "1010"),
-            403 => (StatusCode::FORBIDDEN, "FORBIDDEN", "1013"),
-            404 => (StatusCode::NOT_FOUND, "NOT_FOUND", "1040"),
-            429 => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "1029"),
-            503 => (
+    /// QuestionPro's statuses and codes; every input problem is its 400 BAD_REQUEST,
+    /// whatever the native answer's status.
+    fn answer(&self, error: &Error, _classified: &Classified) -> Answer<Self::Fields> {
+        let (status, message, name, code) = match error {
+            Error::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                Message::Own("Incorrect API Key"),
+                "UNAUTHORIZED",
+                "1010",
+            ),
+            Error::Forbidden(_) | Error::SignatureInvalid(_) => {
+                (StatusCode::FORBIDDEN, Message::Public, "FORBIDDEN", "1013")
+            }
+            Error::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                Message::Own("The resource that you're trying to access doesn't exist"),
+                "NOT_FOUND",
+                "1040",
+            ),
+            Error::InvalidInput { .. }
+            | Error::PayloadTooLarge { .. }
+            | Error::UnsupportedMedia(_)
+            | Error::MalformedImage(_)
+            | Error::ImageLimit { .. }
+            | Error::BodyIncomplete(_) => (
+                StatusCode::BAD_REQUEST,
+                Message::Public,
+                "BAD_REQUEST",
+                "1000",
+            ),
+            Error::Throttled { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Message::Public,
+                "TOO_MANY_REQUESTS",
+                "1029",
+            ),
+            Error::Overloaded { .. } | Error::Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
+                Message::Public,
                 "SERVICE_UNAVAILABLE",
                 "1029",
             ),
-            507 => (
+            Error::StorageFull { .. } => (
                 StatusCode::INSUFFICIENT_STORAGE,
+                Message::Public,
                 "INSUFFICIENT_STORAGE",
                 "1026",
             ),
-            s if s >= 500 => (
+            Error::Catalog(_) | Error::Blobs(_) | Error::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
+                Message::Public,
                 "INTERNAL_SERVER_ERROR",
                 "1026",
             ),
-            _ => (StatusCode::BAD_REQUEST, "BAD_REQUEST", "1000"),
         };
-        let message = match &self.error {
-            Error::Unauthenticated => "Incorrect API Key".to_string(),
-            Error::NotFound(_) => {
-                "The resource that you're trying to access doesn't exist".to_string()
-            }
-            other => public_message(other, status),
-        };
+        Answer::new(status, message, (name, code))
+    }
+
+    fn render(
+        &self,
+        status: StatusCode,
+        (name, code): Self::Fields,
+        message: String,
+        _id: Uuid,
+    ) -> Response {
         let body = json!({"response": {"error": {
             "docs": "https://www.questionpro.com/api/error-codes.html",
             "name": name,
@@ -79,9 +119,13 @@ impl IntoResponse for QuestionProError {
             "message": message,
             "resourceUrl": self.resource,
         }}});
-        let mut response = (status, Json(body)).into_response();
-        super::error::error_headers(&mut response, &classified);
-        response
+        Json(body).into_response()
+    }
+
+    /// The `apiKey` query parameter, which QuestionPro's clients send; without it, the
+    /// Authorization header or a session.
+    fn query_credential(uri: &Uri) -> Result<Option<String>, QueryRejection> {
+        Query::<KeyQuery>::try_from_uri(uri).map(|Query(key)| key.api_key)
     }
 }
 
@@ -127,17 +171,8 @@ fn view(state: &AppState, image: &Image) -> QuestionProImage {
     }
 }
 
-/// The caller (from `apiKey`, or an Authorization header) and the user's subject.
-async fn caller(
-    state: &AppState,
-    key: &KeyQuery,
-    headers: &HeaderMap,
-    user: &str,
-) -> Result<(Principal, Subject), Error> {
-    let principal = match &key.api_key {
-        Some(token) => state.service.authenticate(token).await?,
-        None => super::principal::principal_from_request(state, &Method::GET, headers).await?,
-    };
+/// The user's subject; checked after the caller, so a bad key is a 401 whatever the path.
+fn subject(user: &str) -> Result<Subject, Error> {
     let valid_user = !user.is_empty()
         && user.len() <= 18
         && user.bytes().all(|b| b.is_ascii_digit())
@@ -148,7 +183,7 @@ async fn caller(
             message: "Invalid URL parameters: the user id must be a positive integer".into(),
         });
     }
-    Ok((principal, Subject::parse(&format!("user:{user}"))?))
+    Subject::parse(&format!("user:{user}"))
 }
 
 fn image_number(text: &str) -> Result<i64, Error> {
@@ -170,32 +205,31 @@ fn image_number(text: &str) -> Result<i64, Error> {
         (status = 400, description = "BAD_REQUEST: a bad user id, a malformed body, or an image refused (format, size, limits)"),
         (status = 401, description = "UNAUTHORIZED: no valid API key"),
         (status = 403, description = "FORBIDDEN: the key lacks images:write"),
-        (status = 500, description = "INTERNAL_SERVER_ERROR, storage full included"),
-        (status = 503, description = "SERVICE_UNAVAILABLE: busy, or storage unreachable; retry after Retry-After")))]
+        (status = 500, description = "INTERNAL_SERVER_ERROR: an unexpected failure, with an error id"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: busy, or storage unreachable; retry after Retry-After"),
+        (status = 507, description = "INSUFFICIENT_STORAGE: storage is full; nothing was stored")))]
 pub async fn upload(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    Query(key): Query<KeyQuery>,
-    uri: Uri,
+    Caller(principal, dialect): Caller<QuestionPro>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let wrap = |error: Error| QuestionProError::at(&uri, error);
-    let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
-    let incoming = read_upload(&headers, body, state.max_upload_bytes)
-        .await
-        .map_err(wrap)?;
-    let request = UploadRequest {
-        filename: incoming.filename,
-        subject: Some(subject),
-        expires_at: None,
-    };
-    let described = state
-        .service
-        .upload(&principal, principal.environment_id, request, incoming.body)
-        .await
-        .map_err(wrap)?;
-    Ok(Json(json!({"response": view(&state, &described.image)})))
+    in_dialect(dialect, async {
+        let subject = subject(&user)?;
+        let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
+        let request = UploadRequest {
+            filename: incoming.filename,
+            subject: Some(subject),
+            expires_at: None,
+        };
+        let described = state
+            .service
+            .upload(&principal, principal.environment_id, request, incoming.body)
+            .await?;
+        Ok(Json(json!({"response": view(&state, &described.image)})))
+    })
+    .await
 }
 
 /// List a user's images.
@@ -211,33 +245,32 @@ pub async fn upload(
 pub async fn list(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    Query(key): Query<KeyQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller(principal, dialect): Caller<QuestionPro>,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let wrap = |error: Error| QuestionProError::at(&uri, error);
-    let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
-    let mut images = Vec::new();
-    let mut after = None;
-    loop {
-        let page = state
-            .service
-            .list(
-                &principal,
-                principal.environment_id,
-                Some(&subject),
-                after,
-                1000,
-            )
-            .await
-            .map_err(wrap)?;
-        images.extend(page.items.iter().map(|d| view(&state, &d.image)));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+    in_dialect(dialect, async {
+        let subject = subject(&user)?;
+        let mut images = Vec::new();
+        let mut after = None;
+        loop {
+            let page = state
+                .service
+                .list(
+                    &principal,
+                    principal.environment_id,
+                    Some(&subject),
+                    after,
+                    1000,
+                )
+                .await?;
+            images.extend(page.items.iter().map(|d| view(&state, &d.image)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
-    }
-    Ok(Json(json!({"response": {"images": images}})))
+        Ok(Json(json!({"response": {"images": images}})))
+    })
+    .await
 }
 
 /// Read one of a user's images.
@@ -255,19 +288,18 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     Path((user, image)): Path<(String, String)>,
-    Query(key): Query<KeyQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller(principal, dialect): Caller<QuestionPro>,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let wrap = |error: Error| QuestionProError::at(&uri, error);
-    let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
-    let number = image_number(&image).map_err(wrap)?;
-    let image = state
-        .service
-        .subject_image(&principal, principal.environment_id, &subject, number)
-        .await
-        .map_err(wrap)?;
-    Ok(Json(json!({"response": view(&state, &image)})))
+    in_dialect(dialect, async {
+        let subject = subject(&user)?;
+        let number = image_number(&image)?;
+        let image = state
+            .service
+            .subject_image(&principal, principal.environment_id, &subject, number)
+            .await?;
+        Ok(Json(json!({"response": view(&state, &image)})))
+    })
+    .await
 }
 
 /// Delete one of a user's images.
@@ -285,27 +317,22 @@ pub async fn get(
 pub async fn delete(
     State(state): State<AppState>,
     Path((user, image)): Path<(String, String)>,
-    Query(key): Query<KeyQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller(principal, dialect): Caller<QuestionPro>,
 ) -> Result<Json<serde_json::Value>, QuestionProError> {
-    let wrap = |error: Error| QuestionProError::at(&uri, error);
-    let (principal, subject) = caller(&state, &key, &headers, &user).await.map_err(wrap)?;
-    let number = image_number(&image).map_err(wrap)?;
-    let env = principal.environment_id;
-    let image = state
-        .service
-        .subject_image(&principal, env, &subject, number)
-        .await
-        .map_err(wrap)?;
-    state
-        .service
-        .delete(&principal, env, image.id)
-        .await
-        .map_err(wrap)?;
-    Ok(Json(
-        json!({"response": {"imageID": number, "deleted": true}}),
-    ))
+    in_dialect(dialect, async {
+        let subject = subject(&user)?;
+        let number = image_number(&image)?;
+        let env = principal.environment_id;
+        let image = state
+            .service
+            .subject_image(&principal, env, &subject, number)
+            .await?;
+        state.service.delete(&principal, env, image.id).await?;
+        Ok(Json(
+            json!({"response": {"imageID": number, "deleted": true}}),
+        ))
+    })
+    .await
 }
 
 #[cfg(test)]

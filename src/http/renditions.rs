@@ -57,8 +57,8 @@ fn preset_view(preset: &Preset) -> PresetView {
         format: preset.format.map(|f| f.as_str()),
         quality: preset.quality,
         eager: preset.eager,
-        created_at: super::native::iso_millis(preset.created_at),
-        updated_at: super::native::iso_millis(preset.updated_at),
+        created_at: super::native_views::iso_millis(preset.created_at),
+        updated_at: super::native_views::iso_millis(preset.updated_at),
     }
 }
 
@@ -82,7 +82,7 @@ fn env_id(text: &str) -> Result<Uuid, Error> {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn put_preset(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, name)): Path<(String, String)>,
     body: Result<Json<PresetBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PresetView>, NativeError> {
@@ -114,7 +114,7 @@ pub async fn put_preset(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn get_preset(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, name)): Path<(String, String)>,
 ) -> Result<Json<PresetView>, NativeError> {
     let preset = state
@@ -132,7 +132,7 @@ pub async fn get_preset(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_preset(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, name)): Path<(String, String)>,
 ) -> Result<StatusCode, NativeError> {
     state
@@ -150,7 +150,7 @@ pub async fn delete_preset(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_presets(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
 ) -> Result<Json<PresetList>, NativeError> {
     let presets = state.service.presets(&principal, env_id(&env)?).await?;
@@ -194,7 +194,7 @@ pub struct SignedUrl {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn sign_url(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
     body: Result<Json<SignedUrlRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<SignedUrl>, NativeError> {
@@ -275,7 +275,7 @@ fn secret_view(secret: &SigningSecret, reveal: bool) -> SigningSecretView {
     SigningSecretView {
         id: secret.id,
         secret: reveal.then(|| secret.secret.clone()),
-        created_at: super::native::iso_millis(secret.created_at),
+        created_at: super::native_views::iso_millis(secret.created_at),
     }
 }
 
@@ -287,7 +287,7 @@ fn secret_view(secret: &SigningSecret, reveal: bool) -> SigningSecretView {
     security(("bearer" = []), ("basic" = [])))]
 pub async fn create_signing_secret(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
 ) -> Result<(StatusCode, Json<SigningSecretView>), NativeError> {
     let secret = state
@@ -305,7 +305,7 @@ pub async fn create_signing_secret(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn list_signing_secrets(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path(env): Path<String>,
 ) -> Result<Json<SigningSecretList>, NativeError> {
     let secrets = state
@@ -325,7 +325,7 @@ pub async fn list_signing_secrets(
     security(("bearer" = []), ("basic" = [])))]
 pub async fn delete_signing_secret(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<StatusCode, NativeError> {
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("signing secret"))?;

@@ -58,7 +58,7 @@ pub async fn create_session(
     );
     let view = SessionView {
         csrf_token: session.csrf_token,
-        expires_at: super::native::iso_millis(session.expires_at),
+        expires_at: super::native_views::iso_millis(session.expires_at),
         environment_id: principal.environment_id,
     };
     let mut response = (StatusCode::CREATED, Json(view)).into_response();

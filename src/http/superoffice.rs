@@ -2,19 +2,23 @@
 //! PUT (a raw image body or multipart) replaces it and answers the image blob id as a bare
 //! int32, JSON by default or XML when `Accept` asks for it; GET serves the current bytes
 //! with revalidating cache headers (the slot changes, unlike content hrefs); DELETE clears
-//! it. Errors carry SuperOffice's message in JSON or XML.
+//! it. Errors carry SuperOffice's message in JSON or XML; which status, message and
+//! exception name each error gets is decided in one place, `SuperOffice`'s
+//! [`Dialect::answer`] (see [`super::dialect`]).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
 
 use super::AppState;
+use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
 use super::doc_schemas::{ImageBytes, MultipartImage};
-use super::error::{classify, error_headers, log_error, public_message};
-use super::principal::principal_from_request;
+use super::error::Classified;
+use super::principal::Caller;
 use super::upload::read_upload;
-use crate::domain::{Principal, Subject};
+use crate::domain::Subject;
 use crate::error::Error;
 
 const BAD_REQUEST: &str = "Image bitmap is missing from body or person id is not valid.";
@@ -32,68 +36,98 @@ fn wants_xml(headers: &HeaderMap) -> bool {
         .any(|m| m == "application/xml" || m == "text/xml")
 }
 
-/// An error in SuperOffice's shape, JSON or XML as the client accepts.
-pub struct SuperOfficeError {
-    error: Error,
+/// The SuperOffice dialect, JSON or XML as the request's `Accept` asks.
+#[derive(Debug)]
+pub struct SuperOffice {
     xml: bool,
 }
 
-impl SuperOfficeError {
-    /// The error in the form the request's `Accept` asks for.
-    pub(super) fn new(error: Error, headers: &HeaderMap) -> SuperOfficeError {
-        SuperOfficeError {
-            error,
+/// An error in SuperOffice's shape.
+pub type SuperOfficeError = DialectError<SuperOffice>;
+
+impl Dialect for SuperOffice {
+    /// The .NET exception name of `ErrorType`.
+    type Fields = &'static str;
+
+    fn of_request(_uri: &Uri, headers: &HeaderMap) -> SuperOffice {
+        SuperOffice {
             xml: wants_xml(headers),
         }
     }
-}
 
-impl IntoResponse for SuperOfficeError {
-    fn into_response(self) -> Response {
-        let classified = classify(&self.error);
-        let id = super::error::current_request_id();
-        log_error(&self.error, classified.status, id);
-        // SuperOffice answers every bad input, including a non-image body, with 400.
-        let status = match classified.status.as_u16() {
-            413 | 415 | 422 => StatusCode::BAD_REQUEST,
-            _ => classified.status,
-        };
-        let message = match &self.error {
-            Error::UnsupportedMedia(_)
-            | Error::MalformedImage(_)
-            | Error::InvalidInput {
-                target: "personId", ..
-            } => {
-                format!("{BAD_REQUEST} {}", public_message(&self.error, status))
+    /// SuperOffice answers every bad input, a non-image body included, with 400; an
+    /// image it cannot take, or a bad person id, with its own words first.
+    fn answer(&self, error: &Error, _classified: &Classified) -> Answer<Self::Fields> {
+        let (status, message, kind) = match error {
+            Error::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                Message::Public,
+                "UnauthorizedAccessException",
+            ),
+            Error::Forbidden(_) | Error::SignatureInvalid(_) => {
+                (StatusCode::FORBIDDEN, Message::Public, "SecurityException")
             }
-            other => public_message(other, status),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, Message::Public, "NotFoundException"),
+            Error::InvalidInput {
+                target: "personId", ..
+            }
+            | Error::UnsupportedMedia(_)
+            | Error::MalformedImage(_) => (
+                StatusCode::BAD_REQUEST,
+                Message::Before(BAD_REQUEST),
+                "ArgumentException",
+            ),
+            Error::InvalidInput { .. }
+            | Error::PayloadTooLarge { .. }
+            | Error::ImageLimit { .. }
+            | Error::BodyIncomplete(_) => (
+                StatusCode::BAD_REQUEST,
+                Message::Public,
+                "ArgumentException",
+            ),
+            Error::Throttled { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, Message::Public, "Exception")
+            }
+            Error::Overloaded { .. } | Error::Unavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Message::Public,
+                "ServiceUnavailableException",
+            ),
+            Error::StorageFull { .. } => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                Message::Public,
+                "IOException",
+            ),
+            Error::Catalog(_) | Error::Blobs(_) | Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Message::Public,
+                "Exception",
+            ),
         };
-        let kind = match status.as_u16() {
-            400 => "ArgumentException",
-            401 => "UnauthorizedAccessException",
-            403 => "SecurityException",
-            404 => "NotFoundException",
-            503 => "ServiceUnavailableException",
-            507 => "IOException",
-            _ => "Exception",
-        };
-        let mut response = if self.xml {
+        Answer::new(status, message, kind)
+    }
+
+    fn render(
+        &self,
+        _status: StatusCode,
+        kind: &'static str,
+        message: String,
+        id: Uuid,
+    ) -> Response {
+        if self.xml {
             let body = format!(
                 "<Error><Error>{}</Error><ErrorType>{kind}</ErrorType><ErrorId>{id}</ErrorId></Error>",
                 quick_xml::escape::escape(message.as_str())
             );
             (
-                status,
                 [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
                 body,
             )
                 .into_response()
         } else {
             let body = serde_json::json!({"Error": message, "ErrorType": kind, "ErrorId": id});
-            (status, axum::Json(body)).into_response()
-        };
-        error_headers(&mut response, &classified);
-        response
+            axum::Json(body).into_response()
+        }
     }
 }
 
@@ -106,16 +140,6 @@ fn person(text: &str) -> Result<Subject, Error> {
             message: BAD_REQUEST.into(),
         }),
     }
-}
-
-async fn caller(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<(Principal, Subject), Error> {
-    let principal = principal_from_request(state, method, headers).await?;
-    Ok((principal, person(id)?))
 }
 
 /// Save an image to a person; answers the image blob id.
@@ -136,35 +160,33 @@ async fn caller(
 pub async fn put_image(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Caller(principal, dialect): Caller<SuperOffice>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, SuperOfficeError> {
-    let xml = wants_xml(&headers);
-    let wrap = |error: Error| SuperOfficeError { error, xml };
-    let (principal, subject) = caller(&state, &Method::PUT, &headers, &id)
-        .await
-        .map_err(wrap)?;
-    let incoming = read_upload(&headers, body, state.max_upload_bytes)
-        .await
-        .map_err(wrap)?;
-    let image = state
-        .service
-        .replace_slot(
-            &principal,
-            principal.environment_id,
-            subject,
-            incoming.filename,
-            incoming.body,
-        )
-        .await
-        .map_err(|error| match error {
-            Error::UnsupportedMedia(m) if m.contains("empty") => Error::InvalidInput {
-                target: "body",
-                message: BAD_REQUEST.into(),
-            },
-            other => other,
-        })
-        .map_err(wrap)?;
+    let xml = dialect.xml;
+    let image = in_dialect(dialect, async {
+        let subject = person(&id)?;
+        let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
+        state
+            .service
+            .replace_slot(
+                &principal,
+                principal.environment_id,
+                subject,
+                incoming.filename,
+                incoming.body,
+            )
+            .await
+            .map_err(|error| match error {
+                Error::UnsupportedMedia(m) if m.contains("empty") => Error::InvalidInput {
+                    target: "body",
+                    message: BAD_REQUEST.into(),
+                },
+                other => other,
+            })
+    })
+    .await?;
     let blob_id = image.number.to_string();
     Ok(if xml {
         let body = format!(
@@ -201,21 +223,18 @@ pub async fn put_image(
 pub async fn get_image(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Caller(principal, dialect): Caller<SuperOffice>,
     headers: HeaderMap,
 ) -> Result<Response, SuperOfficeError> {
-    let xml = wants_xml(&headers);
-    let wrap = |error: Error| SuperOfficeError { error, xml };
-    let (principal, subject) = caller(&state, &Method::GET, &headers, &id)
-        .await
-        .map_err(wrap)?;
-    let image = state
-        .service
-        .slot_image(&principal, principal.environment_id, &subject)
-        .await
-        .map_err(wrap)?;
-    let mut response = super::content::serve_original(&state, &image, &headers)
-        .await
-        .map_err(|e| wrap(e.0))?;
+    let mut response = in_dialect(dialect, async {
+        let subject = person(&id)?;
+        let image = state
+            .service
+            .slot_image(&principal, principal.environment_id, &subject)
+            .await?;
+        super::content::serve_original(&state, &image, &headers).await
+    })
+    .await?;
     // The slot shows whatever is current: caches must ask again every time.
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -238,19 +257,17 @@ pub async fn get_image(
 pub async fn delete_image(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Caller(principal, dialect): Caller<SuperOffice>,
 ) -> Result<StatusCode, SuperOfficeError> {
-    let xml = wants_xml(&headers);
-    let wrap = |error: Error| SuperOfficeError { error, xml };
-    let (principal, subject) = caller(&state, &Method::DELETE, &headers, &id)
-        .await
-        .map_err(wrap)?;
-    state
-        .service
-        .clear_slot(&principal, principal.environment_id, &subject)
-        .await
-        .map_err(wrap)?;
-    Ok(StatusCode::NO_CONTENT)
+    in_dialect(dialect, async {
+        let subject = person(&id)?;
+        state
+            .service
+            .clear_slot(&principal, principal.environment_id, &subject)
+            .await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 #[cfg(test)]

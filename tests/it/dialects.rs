@@ -674,3 +674,56 @@ async fn pingone_json_create_registers_external_targets() {
         .unwrap();
     assert_eq!(deleted.status(), 204);
 }
+
+/// A session cookie alone is what a forged cross-site form sends, so no dialect lets it
+/// change anything without the session's CSRF token (QuestionPro's uploads and deletes
+/// once did); with the token, the same requests work.
+#[tokio::test]
+async fn questionpro_state_changes_by_session_need_the_csrf_token() {
+    let server = TestServer::start().await;
+    let (cookie, csrf) = session(&server).await;
+    let base = server.url("/a/api/v2/users/42/images");
+    let form = || Form::new().part("file", Part::bytes(corpus("avatar.gif")).file_name("a.gif"));
+    let forged = server
+        .client
+        .post(&base)
+        .header("Cookie", &cookie)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let body: Value = forged.json().await.unwrap();
+    assert_eq!(body["response"]["error"]["name"], "UNAUTHORIZED", "{body}");
+
+    let response = server
+        .client
+        .post(&base)
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", &csrf)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let id = body["response"]["imageID"].as_i64().unwrap();
+    let one = format!("{base}/{id}");
+    let forged = server
+        .client
+        .delete(&one)
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // Reading needs no token, and shows the image is still there.
+    let read = server
+        .client
+        .get(&one)
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+}

@@ -391,7 +391,13 @@ async fn a_full_blob_store_answers_507_and_readiness_reports_it() {
     let error = &body["response"]["error"];
     assert_eq!(error["name"], "INSUFFICIENT_STORAGE", "{body}");
     assert_eq!(error["httpStatusCode"], 507, "{body}");
-    assert!(error["message"].as_str().unwrap().contains("storage is full"), "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("storage is full"),
+        "{body}"
+    );
 
     let response = client
         .put(format!("{base}/api/v1/Person/7/Image"))
@@ -405,7 +411,10 @@ async fn a_full_blob_store_answers_507_and_readiness_reports_it() {
     assert_eq!(response.status(), 507);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["ErrorType"], "IOException", "{body}");
-    assert!(body["Error"].as_str().unwrap().contains("storage is full"), "{body}");
+    assert!(
+        body["Error"].as_str().unwrap().contains("storage is full"),
+        "{body}"
+    );
 
     let session = client
         .post(format!("{base}/v1/sessions"))
@@ -426,7 +435,10 @@ async fn a_full_blob_store_answers_507_and_readiness_reports_it() {
         .await
         .unwrap();
     assert_eq!(response.status(), 507);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = response.text().await.unwrap();
     assert!(text.contains("storage is full"), "{text}");

@@ -1,8 +1,10 @@
 //! The architecture's absences, checked so that they stay true (ARCHITECTURE.md,
 //! "Invariants"): every source file opens with a `//!` paragraph; axum, hyper and tower
 //! only under `src/http/`; database drivers, the object store and the blob key layout only
-//! under `src/storage/`; nothing maps memory (the catalog once mapped SQLite's `-shm`
-//! file and dropped SQLite's locks with it).
+//! under `src/storage/`; no file over 400 lines (tests aside); nothing maps memory (the
+//! catalog once mapped SQLite's `-shm` file and dropped SQLite's locks with it); no
+//! dialect maps an error with a catch-all arm or by its status number (a new `Error`
+//! variant must make every dialect decide).
 
 use std::path::{Path, PathBuf};
 
@@ -62,8 +64,100 @@ fn the_architectures_absences_hold() {
                 }
             }
         }
+        let file = name.rsplit('/').next().unwrap_or_default();
+        let test_file = file.starts_with("tests") || file.ends_with("_tests.rs");
+        let lines = text.lines().count();
+        if !test_file && lines > 400 {
+            broken.push(format!("{name}: {lines} lines, over 400"));
+        }
         if code.contains("mmap(") {
             broken.push(format!("{name}: maps memory"));
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+/// The body of the function whose signature starts at `at`: from the first `{` after it
+/// to its matching `}`.
+fn body_from(text: &str, at: usize) -> &str {
+    let open = at + text[at..].find('{').expect("a function body");
+    let mut depth = 0;
+    for (offset, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[open..=open + offset];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced braces after {}", &text[at..at + 40]);
+}
+
+/// A match arm that takes whatever is left: `_ =>`, `_ if …`, or a bare binding such as
+/// `other =>` or `s if s >= 500 =>`.
+fn catch_all_arm(line: &str) -> bool {
+    let line = line.trim();
+    let binding = line
+        .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        .map(|end| (&line[..end], line[end..].trim_start()));
+    let takes_the_rest = |rest: &str| rest.starts_with("=>") || rest.starts_with("if ");
+    line.contains("| _ =>")
+        || binding.is_some_and(|(name, rest)| {
+            !name.is_empty() && name != "let" && name != "match" && takes_the_rest(rest)
+        })
+}
+
+/// The one place each dialect maps each error (ARCHITECTURE.md): every `answer` of an
+/// `impl Dialect for …`, and `classify` and `public_message`, which they share. None may
+/// have a catch-all arm or look at a status number: either would let a new `Error`
+/// variant compile without a dialect deciding what it answers.
+#[test]
+fn every_dialect_maps_every_error_by_name() {
+    let files = source_files();
+    let mut mappings = Vec::new();
+    for (name, text) in &files {
+        for (at, _) in text.match_indices("impl Dialect for ") {
+            let dialect = text[at..].split_whitespace().nth(3).unwrap().to_string();
+            let answer = at + text[at..].find("fn answer(").expect("an answer");
+            mappings.push((
+                format!("{name}: {dialect}::answer"),
+                body_from(text, answer),
+            ));
+        }
+        if name == "http/error.rs" {
+            for shared in ["pub fn classify(", "pub fn public_message("] {
+                let at = text.find(shared).expect(shared);
+                mappings.push((format!("{name}: {shared}"), body_from(text, at)));
+            }
+        }
+    }
+    let names: Vec<_> = mappings.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in [
+        "Native",
+        "QuestionPro",
+        "SuperOffice",
+        "Akana",
+        "classify",
+        "public_message",
+    ] {
+        assert!(
+            names.iter().any(|name| name.contains(expected)),
+            "{expected} not found among {names:?}"
+        );
+    }
+    let mut broken = Vec::new();
+    for (name, body) in &mappings {
+        for line in body.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            if catch_all_arm(line) {
+                broken.push(format!("{name}: a catch-all arm: {}", line.trim()));
+            }
+            if line.contains("as_u16()") {
+                broken.push(format!("{name}: looks at a status number: {}", line.trim()));
+            }
         }
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
