@@ -12,12 +12,12 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod jobs;
 pub mod logging;
 pub mod media;
 pub mod migrate;
 pub mod service;
 pub mod storage;
+pub mod sweeping;
 pub mod verify;
 
 use std::future::Future;
@@ -185,7 +185,7 @@ pub async fn start(
     let router = http::router(state, timeouts);
     let sweeper = config
         .gc_interval
-        .map(|interval| jobs::spawn_sweeper(service.clone(), interval));
+        .map(|interval| sweeping::spawn_sweeper(service.clone(), interval));
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
         tokio::select! {

@@ -37,7 +37,7 @@ enum Command {
     Key(KeyCommand),
     /// Remove orphan blobs and abandoned staging and temp files once, then exit. Safe
     /// beside running servers with any grace, 0 included: an upload whose blob is swept
-    /// before its row commits writes it again (see `jobs`).
+    /// before its row commits writes it again (see `sweeping`).
     Gc {
         #[command(flatten)]
         storage: StorageArgs,

@@ -18,10 +18,10 @@ pub mod native;
 pub mod native_json;
 pub mod native_views;
 pub mod ops;
+pub mod presets;
 pub mod principal;
 pub mod questionpro;
 pub mod rendered_views;
-pub mod renditions;
 mod request_context;
 mod request_metrics;
 #[cfg(target_os = "linux")]
@@ -167,18 +167,18 @@ pub fn router(
         .routes(routes!(native::upload_image, native::list_images))
         .routes(routes!(native::get_image, native::delete_image))
         .routes(routes!(sessions::create_session))
-        .routes(routes!(renditions::list_presets))
+        .routes(routes!(presets::list_presets))
         .routes(routes!(
-            renditions::put_preset,
-            renditions::get_preset,
-            renditions::delete_preset
+            presets::put_preset,
+            presets::get_preset,
+            presets::delete_preset
         ))
-        .routes(routes!(renditions::sign_url))
+        .routes(routes!(presets::sign_url))
         .routes(routes!(
-            renditions::create_signing_secret,
-            renditions::list_signing_secrets
+            presets::create_signing_secret,
+            presets::list_signing_secrets
         ))
-        .routes(routes!(renditions::delete_signing_secret))
+        .routes(routes!(presets::delete_signing_secret))
         .routes(routes!(content::serve_image))
         .routes(routes!(questionpro::upload, questionpro::list))
         .routes(routes!(questionpro::get, questionpro::delete))

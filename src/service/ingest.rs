@@ -8,7 +8,7 @@
 //! 3. the stored bytes are written durably to the blob store;
 //! 4. the catalog row is committed;
 //! 5. the blob is looked up in the store once more and written again if a sweep took it
-//!    between 3 and 4 (see `jobs`), and only then is the upload acknowledged.
+//!    between 3 and 4 (see `sweeping`), and only then is the upload acknowledged.
 //!
 //! A crash before 4 leaves at most an orphan blob, which the sweeper removes after its
 //! grace period; a row never exists without its blob, and a blob is never torn. Step 5

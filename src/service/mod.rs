@@ -3,14 +3,17 @@
 //! the only place that checks a principal against what it asks for. It knows nothing of
 //! HTTP: the edge parses a request, calls one method here, and renders the result.
 
-mod dialects;
+mod dropbox;
+mod external_images;
 mod ingest;
 mod presets;
 mod processing;
 mod rendition_request;
 pub mod renditions;
+mod sessions;
 mod signing;
 mod single_flight;
+mod slots;
 mod variant_budget;
 mod variant_name;
 
@@ -22,11 +25,12 @@ use chrono::Utc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-pub use dialects::{AnyImage, CreatedSession};
+pub use external_images::AnyImage;
 pub use ingest::UploadRequest;
 pub use presets::PresetInput;
 pub use processing::Processing;
 pub use renditions::{Described, RenditionSource, Target, Transform, Variant};
+pub use sessions::CreatedSession;
 use single_flight::SingleFlight;
 pub use variant_budget::RenditionBudget;
 use variant_budget::VariantBudget;

@@ -89,16 +89,19 @@ macro_rules! image_columns {
 // After the macro, so that these modules can use it.
 mod columns;
 mod copy;
-mod dialects;
 mod direct;
+mod dropbox;
 mod engine_errors;
+mod external_images;
 #[cfg(target_os = "linux")]
 mod file_events;
 mod group_commit;
-mod jobs;
+mod locks;
 mod presets;
 #[cfg(test)]
 mod seeded;
+mod sessions;
+mod slots;
 mod stamped;
 mod tenants;
 
@@ -106,7 +109,7 @@ use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
 use group_commit::GroupCommit;
-pub use jobs::JobLock;
+pub use locks::JobLock;
 use stamped::{Lookup, Remembered};
 pub use tenants::CREDENTIAL_FRESHNESS;
 

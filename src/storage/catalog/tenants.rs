@@ -8,7 +8,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::columns::{optional_time_column, time_column, uuid_column};
-use super::{Backend, Catalog, jobs};
+use super::{Backend, Catalog, locks};
 use crate::domain::{Credential, Environment, Scope};
 use crate::error::{Error, Result};
 
@@ -25,7 +25,7 @@ impl Catalog {
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(jobs::BOOTSTRAP_LOCK)
+                .bind(locks::BOOTSTRAP_LOCK)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -1,0 +1,67 @@
+//! Browser sessions: made from a credential, carried by a cookie whose value only its
+//! hash is stored, and guarded against cross-site requests by a CSRF token.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::Service;
+use crate::domain::{Principal, Session, random_hex};
+use crate::error::{Error, Result};
+
+/// A session as created: the cookie value is shown only here.
+pub struct CreatedSession {
+    pub cookie_token: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn session_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Service {
+    /// Makes a browser session from an already authenticated principal.
+    pub async fn create_session(&self, principal: &Principal) -> Result<CreatedSession> {
+        let cookie_token = random_hex(32)?;
+        let csrf_token = random_hex(16)?;
+        let ttl = chrono::Duration::from_std(self.settings.session_ttl)
+            .unwrap_or(chrono::Duration::hours(8));
+        let expires_at = Utc::now() + ttl;
+        self.catalog
+            .insert_session(
+                &session_hash(&cookie_token),
+                principal.credential_id,
+                &csrf_token,
+                expires_at,
+            )
+            .await?;
+        Ok(CreatedSession {
+            cookie_token,
+            csrf_token,
+            expires_at,
+        })
+    }
+
+    /// Resolves a session cookie; a state-changing request must also present the session's
+    /// CSRF token (compared in constant time).
+    pub async fn session_principal(
+        &self,
+        cookie_token: &str,
+        csrf: Option<&str>,
+        state_changing: bool,
+    ) -> Result<Principal> {
+        let session: Session = self
+            .catalog
+            .session(&session_hash(cookie_token), Utc::now())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if state_changing {
+            let presented = csrf.unwrap_or_default();
+            if !bool::from(presented.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+                return Err(Error::Unauthenticated);
+            }
+        }
+        Ok(session.principal)
+    }
+}

@@ -1,0 +1,90 @@
+//! Dropbox items: image rows with an expiry, invisible to every images query (which all
+//! filter `expires_at IS NULL`) until a claim clears it in one UPDATE, so two claims
+//! cannot both win.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Catalog, crop_text, image_from_row};
+use crate::domain::{Image, Subject};
+use crate::error::Result;
+use crate::media::transform::Crop;
+
+impl Catalog {
+    /// An unexpired dropbox item by its PictureID.
+    pub async fn upload(
+        &self,
+        environment_id: Uuid,
+        number: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Image>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            image_columns!(),
+            " FROM images WHERE environment_id = $1 AND number = $2 AND expires_at > $3"
+        ))
+        .bind(environment_id.to_string())
+        .bind(number)
+        .bind(now.timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(image_from_row).transpose()
+    }
+
+    /// Sets the crop of an unexpired dropbox item; false when there is none.
+    pub async fn set_upload_crop(
+        &self,
+        environment_id: Uuid,
+        number: i64,
+        crop: Crop,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE images SET crop = $1, updated_at = $2 \
+             WHERE environment_id = $3 AND number = $4 AND expires_at > $2",
+        )
+        .bind(crop_text(crop))
+        .bind(now.timestamp_millis())
+        .bind(environment_id.to_string())
+        .bind(number)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Turns an unexpired dropbox item into a permanent image (one statement, so two claims
+    /// of one item cannot both win), optionally about a subject.
+    pub async fn claim_upload(
+        &self,
+        environment_id: Uuid,
+        number: i64,
+        subject: Option<&Subject>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Image>> {
+        let row = sqlx::query(concat!(
+            "UPDATE images SET expires_at = NULL, subject = COALESCE($1, subject), updated_at = $2 \
+             WHERE environment_id = $3 AND number = $4 AND expires_at > $2 RETURNING ",
+            image_columns!()
+        ))
+        .bind(subject.map(Subject::as_str))
+        .bind(now.timestamp_millis())
+        .bind(environment_id.to_string())
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(image_from_row).transpose()
+    }
+
+    /// Removes dropbox items that expired and returns them, so their bytes can go too.
+    pub async fn delete_expired_uploads(&self, now: DateTime<Utc>) -> Result<Vec<Image>> {
+        let rows = sqlx::query(concat!(
+            "DELETE FROM images WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING ",
+            image_columns!()
+        ))
+        .bind(now.timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        // A row that cannot be read is gone all the same; its bytes are left to the sweep.
+        Ok(super::columns::readable_images(&rows))
+    }
+}
