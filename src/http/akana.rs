@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::dialect::{Answer, Dialect, DialectError, Message};
 use super::doc_schemas::{CropRequest, ImageBytes, MultipartImage};
 use super::error::Classified;

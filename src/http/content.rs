@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::conditional::{RangeAnswer, not_modified, requested_range};
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::principal_from_request;

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::native::parse_id;
 use super::native_views::{Link, iso_millis};

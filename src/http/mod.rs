@@ -28,12 +28,12 @@ mod request_metrics;
 mod served_stream;
 pub mod server;
 pub mod sessions;
+mod state;
 pub mod superoffice;
 pub mod transform_query;
 pub mod upload;
 
 use std::convert::Infallible;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::BoxError;
@@ -42,7 +42,6 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -53,28 +52,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::Error;
-use crate::service::Service;
 pub use auth_throttle::AuthThrottle;
 pub use body_rate::MinRate;
 use error::NativeError;
-use rendered_views::RenderedViews;
 use request_context::RequestContextLayer;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub service: Arc<Service>,
-    /// Base of every href written, without a trailing slash.
-    pub public_url: Arc<str>,
-    pub max_upload_bytes: u64,
-    pub metrics: PrometheusHandle,
-    /// The generated OpenAPI document, serialized once at start.
-    pub openapi: Arc<OnceLock<String>>,
-    /// Metadata answers remembered per catalog generation.
-    pub views: Arc<RenderedViews>,
-    /// Failed authentications per client address.
-    pub auth_throttle: Arc<auth_throttle::AuthThrottle>,
-}
+pub use state::AppState;
 
 /// Timeouts applied by the router's layers.
 #[derive(Debug, Clone, Copy)]

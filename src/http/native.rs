@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::doc_schemas::{ImageBytes, MultipartNativeImage, NativeJsonCreate};
 use super::error::{NativeError, NativeErrorBody};
 use super::native_views::{EmbeddedImages, ImageList, ImageView, Link, ListLinks, image_view};

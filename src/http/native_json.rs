@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::native_views::{
     EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis,
 };

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use crate::service::Described;
 
 #[derive(Serialize, ToSchema)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::Caller;
 use super::transform_query;

@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::state::AppState;
 use super::dialect::{Dialect, DialectError};
 use super::error::Native;
 use crate::auth::token_from_authorization;

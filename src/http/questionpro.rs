@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
 use super::doc_schemas::{ImageBytes, MultipartImage};
 use super::error::Classified;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::SESSION_COOKIE;
 use crate::auth::token_from_authorization;

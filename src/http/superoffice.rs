@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::AppState;
+use super::state::AppState;
 use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
 use super::doc_schemas::{ImageBytes, MultipartImage};
 use super::error::Classified;
