@@ -11,6 +11,7 @@ use crate::media::ImageFormat;
 use crate::media::transform::{Crop, Fit, OutputFormat};
 
 mod names;
+pub mod rendition_params;
 pub use names::{is_hidden_character, sanitize_filename};
 
 /// A tenant. Every row, blob key and credential belongs to exactly one.
@@ -210,23 +211,6 @@ impl FormatChoice {
             FormatChoice::Auto => "auto",
         }
     }
-}
-
-/// The name of a fit in URLs, JSON and the catalog.
-pub fn fit_name(fit: Fit) -> &'static str {
-    match fit {
-        Fit::Inside => "inside",
-        Fit::Cover => "cover",
-        Fit::Contain => "contain",
-        Fit::Fill => "fill",
-    }
-}
-
-/// The fit a name stands for, case-insensitively.
-pub fn parse_fit(text: &str) -> Option<Fit> {
-    [Fit::Inside, Fit::Cover, Fit::Contain, Fit::Fill]
-        .into_iter()
-        .find(|fit| fit_name(*fit).eq_ignore_ascii_case(text))
 }
 
 /// A named rendition an environment defines once and every image then offers.

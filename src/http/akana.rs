@@ -14,11 +14,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::dialect::{Answer, Dialect, DialectError, Message};
 use super::doc_schemas::{CropRequest, ImageBytes, MultipartImage};
 use super::error::Classified;
 use super::principal::Caller;
+use super::state::AppState;
 use super::upload::read_upload;
 use crate::error::Error;
 use crate::media::transform::Crop;

@@ -24,10 +24,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::conditional::{RangeAnswer, not_modified, requested_range};
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::principal_from_request;
+use super::state::AppState;
 use super::transform_query::{self, TransformQuery};
 use crate::domain::{Image, Scope};
 use crate::error::Error;

@@ -11,11 +11,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::doc_schemas::{ImageBytes, MultipartNativeImage, NativeJsonCreate};
 use super::error::{NativeError, NativeErrorBody};
 use super::native_views::{EmbeddedImages, ImageList, ImageView, Link, ListLinks, image_view};
 use super::principal::Caller;
+use super::state::AppState;
 use super::upload::read_upload;
 use crate::domain::{Scope, Subject};
 use crate::error::Error;

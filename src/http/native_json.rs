@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::native_views::{
     EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis,
 };
+use super::state::AppState;
 use crate::domain::{ExternalImage, ExternalTarget, Principal, Subject};
 use crate::error::{Error, Result};
 

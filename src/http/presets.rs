@@ -8,28 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::Caller;
+use super::state::AppState;
 use super::transform_query;
-use crate::domain::{Preset, SigningSecret, fit_name};
+use crate::domain::rendition_params::fit_name;
+use crate::domain::{Preset, SigningSecret};
 use crate::error::Error;
 use crate::service::PresetInput;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PresetBody {
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    /// inside (default), cover, contain or fill.
-    pub fit: Option<String>,
-    /// jpg, png, webp, avif, gif or auto; absent: the source's format.
-    pub format: Option<String>,
-    /// 1–100, default 80.
-    pub quality: Option<u8>,
-    /// Render at upload instead of on first request.
-    pub eager: Option<bool>,
-}
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -74,7 +60,7 @@ fn env_id(text: &str) -> Result<Uuid, Error> {
 /// Create or replace a preset.
 #[utoipa::path(put, path = "/v1/environments/{envId}/presets/{name}", tag = "renditions",
     params(("envId" = Uuid, Path), ("name" = String, Path, description = "Letters, digits, '-'")),
-    request_body = PresetBody,
+    request_body = PresetInput,
     responses((status = 200, description = "The preset as stored", body = PresetView),
         (status = 400, description = "A malformed body or a bad value", body = NativeErrorBody),
         (status = 401, description = "No valid API key", body = NativeErrorBody), (status = 403, description = "The key lacks images:write", body = NativeErrorBody),
@@ -84,21 +70,13 @@ pub async fn put_preset(
     State(state): State<AppState>,
     Caller(principal, _): Caller,
     Path((env, name)): Path<(String, String)>,
-    body: Result<Json<PresetBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<PresetInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PresetView>, NativeError> {
     let env = env_id(&env)?;
-    let Json(body) = body.map_err(|e| Error::InvalidInput {
+    let Json(input) = body.map_err(|e| Error::InvalidInput {
         target: "body",
         message: e.body_text(),
     })?;
-    let input = PresetInput {
-        width: body.width,
-        height: body.height,
-        fit: body.fit,
-        format: body.format,
-        quality: body.quality,
-        eager: body.eager,
-    };
     let preset = state
         .service
         .put_preset(&principal, env, &name, input)

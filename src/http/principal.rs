@@ -18,9 +18,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 
-use super::state::AppState;
 use super::dialect::{Dialect, DialectError};
 use super::error::Native;
+use super::state::AppState;
 use crate::auth::token_from_authorization;
 use crate::domain::Principal;
 use crate::error::{Error, Result};

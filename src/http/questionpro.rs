@@ -16,11 +16,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
 use super::doc_schemas::{ImageBytes, MultipartImage};
 use super::error::Classified;
 use super::principal::Caller;
+use super::state::AppState;
 use super::upload::read_upload;
 use crate::domain::{Image, Subject};
 use crate::error::Error;

@@ -11,9 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::SESSION_COOKIE;
+use super::state::AppState;
 use crate::auth::token_from_authorization;
 use crate::error::Error;
 

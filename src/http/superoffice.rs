@@ -12,11 +12,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::state::AppState;
 use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
 use super::doc_schemas::{ImageBytes, MultipartImage};
 use super::error::Classified;
 use super::principal::Caller;
+use super::state::AppState;
 use super::upload::read_upload;
 use crate::domain::Subject;
 use crate::error::Error;

@@ -8,18 +8,26 @@ use uuid::Uuid;
 use super::Service;
 use super::renditions::Transform;
 use super::signing;
-use crate::domain::{FormatChoice, Preset, Principal, Scope, SigningSecret, parse_fit, random_hex};
+use crate::domain::rendition_params as params;
+use crate::domain::{Preset, Principal, Scope, SigningSecret, random_hex};
 use crate::error::{Error, Result};
 use crate::media::transform::Fit;
 
-/// A preset as a client describes it.
-#[derive(Debug, Clone, Default)]
+/// A preset as a client describes it: the body of `PUT …/presets/{name}`, read as it is
+/// and validated here, against the rendition vocabulary (`domain::rendition_params`).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PresetBody)]
 pub struct PresetInput {
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// inside (default), cover, contain or fill.
     pub fit: Option<String>,
+    /// jpg, png, webp, avif, gif or auto; absent: the source's format.
     pub format: Option<String>,
+    /// 1–100, default 80.
     pub quality: Option<u8>,
+    /// Render at upload instead of on first request.
     pub eager: Option<bool>,
 }
 
@@ -44,40 +52,28 @@ impl Service {
         principal.require(environment_id, Scope::ImagesWrite)?;
         Preset::validate_name(name)?;
         let max = self.settings.max_output_side;
-        for (target, value) in [("width", input.width), ("height", input.height)] {
-            if value.is_some_and(|v| v == 0 || v > max) {
-                return Err(invalid(
-                    target,
-                    format!("{target} must be between 1 and {max}"),
-                ));
-            }
-        }
-        let fit = match input.fit.as_deref() {
-            None => Fit::Inside,
-            Some(text) => parse_fit(text)
-                .ok_or_else(|| invalid("fit", "fit must be inside, cover, contain or fill"))?,
-        };
-        let format = input
-            .format
-            .as_deref()
-            .map(|text| {
-                FormatChoice::parse(text).ok_or_else(|| {
-                    invalid("format", "format must be jpg, png, webp, avif, gif or auto")
-                })
-            })
+        let width = input
+            .width
+            .map(|w| params::size_at_most("width", w, max))
             .transpose()?;
-        let quality = input.quality.unwrap_or(80);
-        if !(1..=100).contains(&quality) {
-            return Err(invalid("quality", "quality must be between 1 and 100"));
-        }
+        let height = input
+            .height
+            .map(|h| params::size_at_most("height", h, max))
+            .transpose()?;
+        let fit = input.fit.as_deref().map(params::fit).transpose()?;
+        let format = input.format.as_deref().map(params::format).transpose()?;
+        let quality = input
+            .quality
+            .map(|q| params::quality_value("quality", q))
+            .transpose()?;
         let now = Utc::now();
         let preset = Preset {
             name: name.to_string(),
-            width: input.width,
-            height: input.height,
-            fit,
+            width,
+            height,
+            fit: fit.unwrap_or(Fit::Inside),
             format,
-            quality,
+            quality: quality.unwrap_or(params::DEFAULT_QUALITY),
             eager: input.eager.unwrap_or(false),
             created_at: now,
             updated_at: now,

@@ -3,7 +3,8 @@
 //! device pixel ratio multiplied in, the format negotiated from `Accept`. The limits (size,
 //! AVIF budget) are applied after this, in `renditions`.
 
-use crate::domain::{FormatChoice, Image, Preset, fit_name};
+use crate::domain::rendition_params::{background_text, crop_text, dpr_text, fit_name};
+use crate::domain::{FormatChoice, Image, Preset};
 use crate::media::ImageFormat;
 use crate::media::transform::{Crop, Fit, OutputFormat, RenderSpec};
 
@@ -36,14 +37,14 @@ impl Transform {
         if let Some(animated) = self.animated {
             pairs.push(format!("animated={animated}"));
         }
-        if let Some([r, g, b]) = self.background {
-            pairs.push(format!("bg={r:02x}{g:02x}{b:02x}"));
+        if let Some(background) = self.background {
+            pairs.push(format!("bg={}", background_text(background)));
         }
-        if let Some(c) = self.crop {
-            pairs.push(format!("crop={},{},{},{}", c.x, c.y, c.width, c.height));
+        if let Some(crop) = self.crop {
+            pairs.push(format!("crop={}", crop_text(crop)));
         }
         if let Some(dpr) = self.dpr_percent {
-            pairs.push(format!("dpr={}.{:02}", dpr / 100, dpr % 100));
+            pairs.push(format!("dpr={}", dpr_text(dpr)));
         }
         if let Some(fit) = self.fit {
             pairs.push(format!("fit={}", fit_name(fit)));

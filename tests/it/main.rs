@@ -8,6 +8,7 @@ mod backends;
 mod bombs;
 mod cluster;
 mod dialects;
+mod fuzz_regressions;
 mod harness;
 mod hostile;
 mod integrity;

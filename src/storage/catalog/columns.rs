@@ -12,10 +12,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use crate::domain::rendition_params::parse_crop;
 use crate::domain::{Image, Page, Placeholder, Subject};
 use crate::error::{Error, Result};
 use crate::media::ImageFormat;
-use crate::media::transform::Crop;
 
 /// The two column types the schema uses (text and integers), possibly NULL.
 pub(super) trait Columns {
@@ -85,22 +85,6 @@ fn millis_to_time(column: &str, millis: i64) -> Result<DateTime<Utc>> {
 pub(super) fn u32_column(row: &impl Columns, column: &str) -> Result<u32> {
     let value = row.required_int(column)?;
     u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
-}
-
-/// `x,y,width,height`, as the crop column stores it.
-pub(super) fn crop_text(crop: Crop) -> String {
-    format!("{},{},{},{}", crop.x, crop.y, crop.width, crop.height)
-}
-
-fn parse_crop(text: &str) -> Option<Crop> {
-    let mut parts = text.split(',').map(|p| p.parse::<u32>().ok());
-    let crop = Crop {
-        x: parts.next()??,
-        y: parts.next()??,
-        width: parts.next()??,
-        height: parts.next()??,
-    };
-    parts.next().is_none().then_some(crop)
 }
 
 /// An image row, with the columns `image_columns!` lists.

@@ -105,7 +105,8 @@ mod slots;
 mod stamped;
 mod tenants;
 
-use columns::{crop_text, image_from_row, time_column, u32_column, uuid_column};
+use crate::domain::rendition_params::crop_text;
+use columns::{image_from_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 use direct::DirectReads;
 use group_commit::GroupCommit;

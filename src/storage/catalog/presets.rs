@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::columns::Columns;
 use super::{Catalog, Lookup, time_column, uuid_column};
-use crate::domain::{FormatChoice, Preset, SigningSecret, fit_name, parse_fit};
+use crate::domain::rendition_params::{fit_name, parse_fit};
+use crate::domain::{FormatChoice, Preset, SigningSecret};
 use crate::error::{Error, Result};
 
 impl Catalog {
