@@ -16,8 +16,6 @@
 //! `Last-Modified`, whose whole seconds could not tell an edit from the version before
 //! it. A signed URL with an expiry is never cached past it: `max-age` is the seconds left.
 
-use std::time::SystemTime;
-
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -28,11 +26,11 @@ use super::conditional::{RangeAnswer, not_modified, requested_range};
 use super::error::{NativeError, NativeErrorBody};
 use super::principal::principal_from_request;
 use super::state::AppState;
-use super::transform_query::{self, TransformQuery};
-use crate::domain::{Image, Scope};
+use super::transform_query;
+use crate::domain::Image;
 use crate::error::Error;
-use crate::service::RenditionSource;
-use crate::storage::blobs::{BlobBody, BlobRead};
+use crate::service::{Caching, HrefCaller, HrefRequest, ServedHref};
+use crate::storage::blobs::BlobBody;
 
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// For URLs whose bytes may change: caches keep them but ask (with the ETag) before use.
@@ -111,66 +109,24 @@ pub async fn serve_image(
 ) -> Result<Response, NativeError> {
     let headers = incoming.headers();
     let not_found = || NativeError::from(Error::NotFound("image"));
-    let env = Uuid::parse_str(&env).map_err(|_| not_found())?;
-    let (id, serve_key, target, ext) = parse_file_name(&file).ok_or_else(not_found)?;
-    let image = state.service.published_image(env, id, serve_key).await?;
-    let request = transform_query::parse(query.as_deref())?;
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let (variant, caching) = if target == "original" {
-        if !ext.eq_ignore_ascii_case(image.format.extension()) {
-            return Err(not_found());
-        }
-        if request.transform.is_empty() && request.signature.is_none() {
-            return Ok(serve_original(&state, &image, headers).await?);
-        }
-        authorize_transform(&state, headers, env, &file, &request).await?;
-        let variant = state
-            .service
-            .variant(&image, RenditionSource::Adhoc(&request.transform), accept)
-            .await?;
-        let caching = match request.expires {
-            Some(exp) => Caching::Until(exp),
-            None => Caching::Immutable,
-        };
-        (variant, caching)
-    } else {
-        if !request.transform.is_empty() || request.signature.is_some() {
-            return Err(NativeError::from(Error::InvalidInput {
-                target: "query",
-                message: "preset hrefs take no parameters".into(),
-            }));
-        }
-        let preset = state.service.published_preset(env, target).await?;
-        let variant = state
-            .service
-            .variant(&image, RenditionSource::Preset(&preset), accept)
-            .await?;
-        let expected = if variant.negotiated {
-            image.format.extension()
-        } else {
-            variant.format.extension()
-        };
-        if !ext.eq_ignore_ascii_case(expected) {
-            return Err(not_found());
-        }
-        (variant, Caching::Revalidate)
+    let environment_id = Uuid::parse_str(&env).map_err(|_| not_found())?;
+    let (image_id, serve_key, target, extension) = parse_file_name(&file).ok_or_else(not_found)?;
+    let signed_path = format!("/images/{env}/{file}");
+    let request = HrefRequest {
+        environment_id,
+        image_id,
+        serve_key,
+        target,
+        extension,
+        signed_path: &signed_path,
+        query: transform_query::parse(query.as_deref()),
+        accept: headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
     };
-    let blob = Blob {
-        etag: variant.etag.clone(),
-        mime: variant.format.mime_type(),
-        size: variant.size,
-        vary_accept: variant.negotiated,
-        // A preset's bytes may change within a second of the last ones.
-        last_modified: match caching {
-            Caching::Revalidate => None,
-            Caching::Immutable | Caching::Until(_) => Some(image.created_at.into()),
-        },
-        caching,
-    };
-    Ok(respond(&blob, headers, |range| {
-        state.service.open_variant(&image, &variant, range)
-    })
-    .await?)
+    let served = state
+        .service
+        .resolve_href(request, || caller(&state, headers))
+        .await?;
+    Ok(respond(&state, &served, headers).await?)
 }
 
 /// Answers with an image's stored original bytes (and every header they carry); its
@@ -180,69 +136,19 @@ pub async fn serve_original(
     image: &Image,
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
-    let blob = Blob {
-        etag: format!("\"{}\"", image.content_hash),
-        mime: image.format.mime_type(),
-        size: image.byte_size,
-        vary_accept: false,
-        last_modified: Some(image.created_at.into()),
-        caching: Caching::Immutable,
-    };
-    // The bytes are opened while this request is being answered, so borrowing the
-    // image (rather than cloning its row for a 'static future) is enough.
-    respond(&blob, headers, |range| {
-        state.service.open_original(image, range)
-    })
-    .await
+    respond(state, &ServedHref::original(image.clone()), headers).await
 }
 
-/// Transform parameters on an href: a credential of the image's environment allows any;
-/// without one, only a valid signature of the href's path (`/images/{env}/{file}`) does.
-async fn authorize_transform(
-    state: &AppState,
-    headers: &HeaderMap,
-    env: Uuid,
-    file: &str,
-    request: &TransformQuery,
-) -> Result<(), Error> {
+/// The caller's credential, for rendition parameters: a request with no credential at all
+/// is anonymous (its signature decides); one whose credential fails is refused as such.
+async fn caller(state: &AppState, headers: &HeaderMap) -> HrefCaller {
     match principal_from_request(state, &Method::GET, headers).await {
-        Ok(principal) => return principal.require(env, Scope::ImagesRead),
-        // No credential at all: the signature decides.
-        Err(Error::Unauthenticated) if !headers.contains_key(header::AUTHORIZATION) => {}
-        Err(other) => return Err(other),
+        Ok(principal) => HrefCaller::Principal(principal),
+        Err(Error::Unauthenticated) if !headers.contains_key(header::AUTHORIZATION) => {
+            HrefCaller::Anonymous
+        }
+        Err(other) => HrefCaller::Refused(other),
     }
-    state
-        .service
-        .verify_rendition_signature(
-            env,
-            &format!("/images/{env}/{file}"),
-            &request.transform,
-            request.expires,
-            request.signature.as_deref(),
-        )
-        .await
-}
-
-/// What is about to be served, for the headers.
-struct Blob {
-    etag: String,
-    mime: &'static str,
-    size: u64,
-    vary_accept: bool,
-    /// None where it could not tell two versions apart (see the module's comment).
-    last_modified: Option<SystemTime>,
-    caching: Caching,
-}
-
-/// How long caches may keep an answer.
-#[derive(Clone, Copy)]
-enum Caching {
-    /// The bytes behind the URL never change: a year, immutable.
-    Immutable,
-    /// The bytes behind the URL may change (a preset href): revalidate before each use.
-    Revalidate,
-    /// A signed URL that stops verifying at this Unix time: never kept beyond it.
-    Until(i64),
 }
 
 /// Sets `Cache-Control` as `caching` says.
@@ -265,11 +171,12 @@ fn cache_control(response: &mut Response, caching: Caching) {
 
 /// Answers a GET for stored bytes: 304, 416, 206 or 200 with every header originals and
 /// variants share.
-async fn respond<F, Fut>(blob: &Blob, headers: &HeaderMap, open: F) -> Result<Response, Error>
-where
-    F: FnOnce(Option<std::ops::Range<u64>>) -> Fut,
-    Fut: std::future::Future<Output = Result<BlobRead, Error>>,
-{
+async fn respond(
+    state: &AppState,
+    blob: &ServedHref,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    let open = |range| state.service.open_href(blob, range);
     let mut response = if not_modified(headers, &blob.etag, blob.last_modified) {
         with_headers(Body::empty(), StatusCode::NOT_MODIFIED)
     } else {

@@ -5,15 +5,7 @@
 
 use crate::domain::rendition_params as params;
 use crate::error::{Error, Result};
-use crate::service::Transform;
-
-/// A rendition request's parameters.
-#[derive(Debug, Default)]
-pub struct TransformQuery {
-    pub transform: Transform,
-    pub expires: Option<i64>,
-    pub signature: Option<String>,
-}
+pub use crate::service::RenditionQuery as TransformQuery;
 
 /// Parses a raw query string.
 pub fn parse(query: Option<&str>) -> Result<TransformQuery> {

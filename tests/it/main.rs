@@ -11,6 +11,7 @@ mod dialects;
 mod fuzz_regressions;
 mod harness;
 mod hostile;
+mod href_access;
 mod integrity;
 mod lifecycle;
 mod migration;
