@@ -17,7 +17,7 @@ use super::native_views::{EmbeddedImages, ImageList, ImageView, Link, ListLinks,
 use super::principal::Caller;
 use super::state::AppState;
 use super::upload::read_upload;
-use crate::domain::{Scope, Subject};
+use crate::domain::Subject;
 use crate::error::Error;
 use crate::service::{AnyImage, UploadRequest};
 
@@ -86,7 +86,7 @@ pub async fn upload_image(
 ) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
     // Check access before reading a byte of the body.
-    principal.require(env, crate::domain::Scope::ImagesWrite)?;
+    state.service.may_upload(&principal, env)?;
     let view = if is_json(&headers) {
         super::native_json::create_from_json(&state, &principal, env, body).await?
     } else {
@@ -205,8 +205,7 @@ pub async fn get_image(
     // Taken before the rows are read; see `rendered_views`.
     let generation = state.service.catalog_generation();
     if let Some(json) = state.views.get(generation, &(env, id)) {
-        // The same check `any_image` makes before it reads anything.
-        principal.require(env, Scope::ImagesRead)?;
+        state.service.may_read(&principal, env)?;
         return Ok(json_response(json));
     }
     let view = match state.service.any_image(&principal, env, id).await? {

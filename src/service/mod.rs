@@ -123,6 +123,18 @@ impl Service {
         self.catalog.generation()
     }
 
+    /// Whether `principal` may upload to the environment: asked before a byte of the body
+    /// is read, and asked again by the upload itself.
+    pub fn may_upload(&self, principal: &Principal, environment_id: Uuid) -> Result<()> {
+        principal.require(environment_id, Scope::ImagesWrite)
+    }
+
+    /// Whether `principal` may read the environment's images: the check a remembered
+    /// answer is given under (the same `any_image` makes before it reads anything).
+    pub fn may_read(&self, principal: &Principal, environment_id: Uuid) -> Result<()> {
+        principal.require(environment_id, Scope::ImagesRead)
+    }
+
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         auth::authenticate(&self.catalog, token).await
     }
