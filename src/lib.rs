@@ -169,9 +169,6 @@ pub async fn start(
         max_upload_bytes: config.max_upload_bytes,
         metrics,
         openapi: Arc::new(OnceLock::new()),
-        views: Arc::new(http::rendered_views::RenderedViews::new(
-            http::rendered_views::REMEMBERED_VIEWS,
-        )),
         auth_throttle: http::AuthThrottle::new(config.auth_failures_per_minute),
     };
     let timeouts = http::Timeouts {

@@ -21,7 +21,6 @@ pub mod ops;
 pub mod presets;
 pub mod principal;
 pub mod questionpro;
-pub mod rendered_views;
 mod request_context;
 mod request_metrics;
 #[cfg(target_os = "linux")]

@@ -202,24 +202,22 @@ pub async fn get_image(
 ) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
     let id = parse_id(&id, "image")?;
-    // Taken before the rows are read; see `rendered_views`.
-    let generation = state.service.catalog_generation();
-    if let Some(json) = state.views.get(generation, &(env, id)) {
-        state.service.may_read(&principal, env)?;
-        return Ok(json_response(json));
-    }
-    let view = match state.service.any_image(&principal, env, id).await? {
-        AnyImage::Stored(described) => image_view(&state, &described),
-        AnyImage::External(external) => super::native_json::external_view(&state, &external),
-    };
-    // A view has only string keys, so serializing it cannot fail; if it ever did, axum's
-    // `Json` answers with its own error as before.
-    let Ok(json) = serde_json::to_vec(&view) else {
-        return Ok(Json(view).into_response());
-    };
-    let json = Bytes::from(json);
-    state.views.keep(generation, (env, id), json.clone());
-    Ok(json_response(json))
+    let answer = state
+        .service
+        .image_answer(&principal, env, id, |image| {
+            let view = match image {
+                AnyImage::Stored(described) => image_view(&state, &described),
+                AnyImage::External(external) => {
+                    super::native_json::external_view(&state, &external)
+                }
+            };
+            // A view has only string keys, so serializing it cannot fail.
+            serde_json::to_vec(&view)
+                .map(Bytes::from)
+                .map_err(|e| Error::Internal(format!("an image view did not serialize: {e}")))
+        })
+        .await?;
+    Ok(json_response(answer))
 }
 
 /// Serialized JSON as axum's `Json` answers it.

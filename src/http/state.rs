@@ -1,14 +1,12 @@
 //! What every handler can reach: the service, the public base of hrefs, the upload limit,
-//! the metrics handle, the OpenAPI document, the remembered metadata answers and the
-//! authentication throttle. Its own file so that handlers import it from here, not from
-//! the router that builds it.
+//! the metrics handle, the OpenAPI document and the authentication throttle. Its own file
+//! so that handlers import it from here, not from the router that builds it.
 
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::auth_throttle;
-use super::rendered_views::RenderedViews;
 use crate::service::Service;
 
 /// What every handler can reach.
@@ -21,8 +19,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The generated OpenAPI document, serialized once at start.
     pub openapi: Arc<OnceLock<String>>,
-    /// Metadata answers remembered per catalog generation.
-    pub views: Arc<RenderedViews>,
     /// Failed authentications per client address.
     pub auth_throttle: Arc<auth_throttle::AuthThrottle>,
 }

@@ -8,6 +8,7 @@ mod external_images;
 mod ingest;
 mod presets;
 mod processing;
+mod remembered_answers;
 mod rendition_request;
 pub mod renditions;
 mod serving;
@@ -72,6 +73,8 @@ pub struct Service {
     processing: Arc<Processing>,
     flights: SingleFlight,
     variant_budget: VariantBudget,
+    /// Metadata answers, as the edge rendered them (see `remembered_answers`).
+    answers: remembered_answers::RememberedAnswers,
     /// `imagestore_renditions_total{cache="hit"}`, registered once: a variant served warm
     /// would otherwise look its series up in the registry on every request.
     rendition_hits: metrics::Counter,
@@ -107,6 +110,9 @@ impl Service {
             processing,
             flights: SingleFlight::default(),
             variant_budget,
+            answers: remembered_answers::RememberedAnswers::new(
+                remembered_answers::REMEMBERED_ANSWERS,
+            ),
             rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
         })
     }
@@ -127,12 +133,6 @@ impl Service {
     /// is read, and asked again by the upload itself.
     pub fn may_upload(&self, principal: &Principal, environment_id: Uuid) -> Result<()> {
         principal.require(environment_id, Scope::ImagesWrite)
-    }
-
-    /// Whether `principal` may read the environment's images: the check a remembered
-    /// answer is given under (the same `any_image` makes before it reads anything).
-    pub fn may_read(&self, principal: &Principal, environment_id: Uuid) -> Result<()> {
-        principal.require(environment_id, Scope::ImagesRead)
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {

@@ -332,27 +332,7 @@ async fn superoffice_person_image_slot() {
 
 /// A browser session: the cookie header to send and the CSRF token.
 async fn session(server: &TestServer) -> (String, String) {
-    let response = server
-        .client
-        .post(server.url("/v1/sessions"))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite="),
-        "{cookie}"
-    );
-    let body: Value = response.json().await.unwrap();
-    (
-        cookie.split(';').next().unwrap().to_string(),
-        body["csrfToken"].as_str().unwrap().to_string(),
-    )
+    server.session_of(&server.token).await
 }
 
 #[tokio::test]

@@ -175,6 +175,27 @@ impl TestServer {
         (env, self.key(env, &[Scope::Admin]).await)
     }
 
+    /// A browser session made with `token` (`POST /v1/sessions`): the cookie to send
+    /// (`name=value`) and its CSRF token.
+    pub async fn session_of(&self, token: &str) -> (String, String) {
+        let response = self
+            .client
+            .post(self.url("/v1/sessions"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite="),
+            "{cookie}"
+        );
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (cookie, body["csrfToken"].as_str().unwrap().to_string())
+    }
+
     /// GETs a URL with the admin key and returns its JSON body, whatever the status.
     pub async fn get_json(&self, url: &str) -> Value {
         get_json_as(&self.client, url, &self.token).await

@@ -41,20 +41,6 @@ async fn list_with_session(server: &TestServer, cookie: &str) -> u16 {
     response.status().as_u16()
 }
 
-/// A browser session made from `token` on `server`: its cookie.
-async fn session_of(server: &TestServer, token: &str) -> String {
-    let response = server
-        .client
-        .post(server.url("/v1/sessions"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
-}
-
 /// Runs one statement on the deployment's catalog through a connection of its own.
 async fn run_sql(server: &TestServer, sql: &str, id: Uuid, millis: Option<i64>) {
     sqlx::any::install_default_drivers();
@@ -82,7 +68,7 @@ async fn a_key_deleted_or_expired_elsewhere_is_refused_everywhere_within_a_secon
     for server in [&first, &second] {
         for token in [&deleted, &expired, &expiring_later] {
             assert_eq!(list_with_key(server, token).await, 200);
-            let cookie = session_of(server, token).await;
+            let (cookie, _) = server.session_of(token).await;
             assert_eq!(list_with_session(server, &cookie).await, 200);
             sessions.push((server, token.clone(), cookie));
         }

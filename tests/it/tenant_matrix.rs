@@ -252,20 +252,7 @@ async fn another_environments_keys_and_sessions_find_nothing_on_any_route() {
     let (b, b_admin) = server.other_environment().await;
     let b_read = server.key(b, &[Scope::ImagesRead]).await;
     let b_write = server.key(b, &[Scope::ImagesWrite]).await;
-    let session = server
-        .client
-        .post(server.url("/v1/sessions"))
-        .bearer_auth(&b_admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(session.status(), 201);
-    let cookie = session.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_string();
-    let csrf = session.json::<Value>().await.unwrap()["csrfToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (cookie, csrf) = server.session_of(&b_admin).await;
     let intruders = [
         ("admin", Credential::Key(b_admin)),
         ("read", Credential::Key(b_read)),
