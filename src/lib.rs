@@ -192,7 +192,7 @@ pub async fn start(
     };
     let (header_timeout, grace) = (config.header_timeout, config.shutdown_grace);
     let task = tokio::spawn(async move {
-        http::server::serve(listener, router, header_timeout, grace, shutdown).await;
+        http::edge::server::serve(listener, router, header_timeout, grace, shutdown).await;
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }

@@ -26,12 +26,12 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::akana::Akana;
+use super::dialects::akana::Akana;
+use super::dialects::questionpro::QuestionPro;
+use super::dialects::superoffice::SuperOffice;
 use super::error::{
     Classified, Native, classify, current_request_id, error_headers, log_error, public_message,
 };
-use super::questionpro::QuestionPro;
-use super::superoffice::SuperOffice;
 use crate::error::Error;
 
 /// An API dialect: how it shapes an error, and where it takes credentials from.

@@ -3,32 +3,18 @@
 //! log line, panic catching, sensitive headers, metrics, and request/body timeouts. Only this
 //! module knows axum; handlers parse, call the service, and render.
 
-pub mod akana;
-pub mod auth_throttle;
-mod body_rate;
 mod conditional;
 pub mod content;
 pub mod dialect;
+pub mod dialects;
 pub mod doc_schemas;
-pub mod environments;
+pub mod edge;
 pub mod error;
 #[cfg(test)]
 mod error_answers;
 pub mod native;
-pub mod native_json;
-pub mod native_views;
-pub mod ops;
-pub mod presets;
 pub mod principal;
-pub mod questionpro;
-mod request_context;
-mod request_metrics;
-#[cfg(target_os = "linux")]
-mod served_stream;
-pub mod server;
-pub mod sessions;
 mod state;
-pub mod superoffice;
 pub mod transform_query;
 pub mod upload;
 
@@ -51,10 +37,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::Error;
-pub use auth_throttle::AuthThrottle;
-pub use body_rate::MinRate;
+pub use edge::auth_throttle::AuthThrottle;
+pub use edge::body_rate::MinRate;
+use edge::request_context::RequestContextLayer;
 use error::NativeError;
-use request_context::RequestContextLayer;
 pub use state::AppState;
 
 /// Timeouts applied by the router's layers.
@@ -62,7 +48,7 @@ pub use state::AppState;
 pub struct Timeouts {
     pub request: Duration,
     pub body_idle: Duration,
-    pub body_rate: body_rate::MinRate,
+    pub body_rate: edge::body_rate::MinRate,
 }
 
 #[derive(OpenApi)]
@@ -144,36 +130,48 @@ pub fn router(
 + Sync
 + 'static {
     let (routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(environments::get_environment))
-        .routes(routes!(native::upload_image, native::list_images))
-        .routes(routes!(native::get_image, native::delete_image))
-        .routes(routes!(sessions::create_session))
-        .routes(routes!(presets::list_presets))
+        .routes(routes!(native::environments::get_environment))
         .routes(routes!(
-            presets::put_preset,
-            presets::get_preset,
-            presets::delete_preset
+            native::images::upload_image,
+            native::images::list_images
         ))
-        .routes(routes!(presets::sign_url))
         .routes(routes!(
-            presets::create_signing_secret,
-            presets::list_signing_secrets
+            native::images::get_image,
+            native::images::delete_image
         ))
-        .routes(routes!(presets::delete_signing_secret))
+        .routes(routes!(native::sessions::create_session))
+        .routes(routes!(native::presets::list_presets))
+        .routes(routes!(
+            native::presets::put_preset,
+            native::presets::get_preset,
+            native::presets::delete_preset
+        ))
+        .routes(routes!(native::presets::sign_url))
+        .routes(routes!(
+            native::presets::create_signing_secret,
+            native::presets::list_signing_secrets
+        ))
+        .routes(routes!(native::presets::delete_signing_secret))
         .routes(routes!(content::serve_image))
-        .routes(routes!(questionpro::upload, questionpro::list))
-        .routes(routes!(questionpro::get, questionpro::delete))
         .routes(routes!(
-            superoffice::put_image,
-            superoffice::get_image,
-            superoffice::delete_image
+            dialects::questionpro::upload,
+            dialects::questionpro::list
         ))
-        .routes(routes!(akana::upload))
-        .routes(routes!(akana::get, akana::crop))
-        .routes(routes!(ops::healthz))
-        .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
-        .routes(routes!(ops::openapi))
+        .routes(routes!(
+            dialects::questionpro::get,
+            dialects::questionpro::delete
+        ))
+        .routes(routes!(
+            dialects::superoffice::put_image,
+            dialects::superoffice::get_image,
+            dialects::superoffice::delete_image
+        ))
+        .routes(routes!(dialects::akana::upload))
+        .routes(routes!(dialects::akana::get, dialects::akana::crop))
+        .routes(routes!(edge::ops::healthz))
+        .routes(routes!(edge::ops::readyz))
+        .routes(routes!(edge::ops::metrics))
+        .routes(routes!(edge::ops::openapi))
         .split_for_parts();
     document_auth_throttle(&mut api);
     match api.to_pretty_json() {
@@ -193,7 +191,7 @@ pub fn router(
             StatusCode::REQUEST_TIMEOUT,
             timeouts.request,
         ))
-        .layer(request_metrics::RecordLayer)
+        .layer(edge::request_metrics::RecordLayer)
         .with_state(state.clone());
     ServiceBuilder::new()
         .layer(RequestContextLayer)
@@ -203,10 +201,10 @@ pub fn router(
             header::COOKIE,
         ]))
         .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
-        .layer(body_rate::MinRateLayer(timeouts.body_rate))
+        .layer(edge::body_rate::MinRateLayer(timeouts.body_rate))
         .layer(axum::middleware::from_fn_with_state(
             state.auth_throttle.clone(),
-            auth_throttle::throttle,
+            edge::auth_throttle::throttle,
         ))
         .service(routed)
 }

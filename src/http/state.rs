@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use super::auth_throttle;
+use super::edge::auth_throttle;
 use crate::service::Service;
 
 /// What every handler can reach.

@@ -7,7 +7,7 @@
 //! hyper only ever sees a body as bytes in memory, so the bytes keep their ordinary heap
 //! copy (what hyper holds and what every other reader uses), and a registry, keyed by
 //! the address of that copy, tells [`file_behind`] which open file holds the same bytes.
-//! The socket writer (`http::served_stream`) asks it about every large buffer hyper gives
+//! The socket writer (`http::edge::served_stream`) asks it about every large buffer hyper gives
 //! it to write.
 //!
 //! The answer is exact because of two facts. A buffer passed to a write is borrowed from

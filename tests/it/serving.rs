@@ -183,7 +183,7 @@ async fn hrefs_cannot_be_guessed_or_bent() {
 }
 
 /// A large original is sent from its blob file once it has been read (`sendfile`, see
-/// `http::served_stream`). The bytes must be the original's whichever way they leave:
+/// `http::edge::served_stream`). The bytes must be the original's whichever way they leave:
 /// over HTTP/1.1 and HTTP/2 (where they go out in frames, each a slice of the body),
 /// whole and as a range, and after the file was cut short behind the server's back,
 /// when the copy in memory makes up the rest.

@@ -11,14 +11,16 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::doc_schemas::{ImageBytes, MultipartNativeImage, NativeJsonCreate};
-use super::error::{NativeError, NativeErrorBody};
-use super::native_views::{EmbeddedImages, ImageList, ImageView, Link, ListLinks, image_view};
-use super::principal::Caller;
-use super::state::AppState;
-use super::upload::read_upload;
 use crate::domain::Subject;
 use crate::error::Error;
+use crate::http::doc_schemas::{ImageBytes, MultipartNativeImage, NativeJsonCreate};
+use crate::http::error::{NativeError, NativeErrorBody};
+use crate::http::native::views::{
+    EmbeddedImages, ImageList, ImageView, Link, ListLinks, image_view,
+};
+use crate::http::principal::Caller;
+use crate::http::state::AppState;
+use crate::http::upload::read_upload;
 use crate::service::{AnyImage, UploadRequest};
 
 /// Query parameters of an upload.
@@ -88,7 +90,7 @@ pub async fn upload_image(
     // Check access before reading a byte of the body.
     state.service.may_upload(&principal, env)?;
     let view = if is_json(&headers) {
-        super::native_json::create_from_json(&state, &principal, env, body).await?
+        crate::http::native::json_create::create_from_json(&state, &principal, env, body).await?
     } else {
         let incoming = read_upload(&headers, body, state.max_upload_bytes).await?;
         let subject_text = params
@@ -208,7 +210,7 @@ pub async fn get_image(
             let view = match image {
                 AnyImage::Stored(described) => image_view(&state, &described),
                 AnyImage::External(external) => {
-                    super::native_json::external_view(&state, &external)
+                    crate::http::native::json_create::external_view(&state, &external)
                 }
             };
             // A view has only string keys, so serializing it cannot fail.

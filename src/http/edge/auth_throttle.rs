@@ -138,7 +138,7 @@ pub async fn throttle(
     };
     if let Some(retry_after_secs) = throttle.blocked(client) {
         let error = Error::Throttled { retry_after_secs };
-        return super::dialect::error_in_dialect(request.uri(), request.headers(), error);
+        return crate::http::dialect::error_in_dialect(request.uri(), request.headers(), error);
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {

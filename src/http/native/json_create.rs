@@ -10,12 +10,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::native_views::{
-    EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis,
-};
-use super::state::AppState;
 use crate::domain::{ExternalImage, ExternalTarget, Principal, Subject};
 use crate::error::{Error, Result};
+use crate::http::native::views::{
+    EnvironmentRef, ImageLinks, ImageView, TargetView, image_view, iso_millis,
+};
+use crate::http::state::AppState;
 
 /// Largest JSON body accepted here.
 const MAX_JSON_BYTES: usize = 64 * 1024;

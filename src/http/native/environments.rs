@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{NativeError, NativeErrorBody};
-use super::native::parse_id;
-use super::native_views::{Link, iso_millis};
-use super::principal::Caller;
-use super::state::AppState;
+use crate::http::error::{NativeError, NativeErrorBody};
+use crate::http::native::images::parse_id;
+use crate::http::native::views::{Link, iso_millis};
+use crate::http::principal::Caller;
+use crate::http::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct EnvironmentLinks {

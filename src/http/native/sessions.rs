@@ -11,11 +11,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{NativeError, NativeErrorBody};
-use super::principal::SESSION_COOKIE;
-use super::state::AppState;
 use crate::auth::token_from_authorization;
 use crate::error::Error;
+use crate::http::error::{NativeError, NativeErrorBody};
+use crate::http::principal::SESSION_COOKIE;
+use crate::http::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -58,7 +58,7 @@ pub async fn create_session(
     );
     let view = SessionView {
         csrf_token: session.csrf_token,
-        expires_at: super::native_views::iso_millis(session.expires_at),
+        expires_at: crate::http::native::views::iso_millis(session.expires_at),
         environment_id: principal.environment_id,
     };
     let mut response = (StatusCode::CREATED, Json(view)).into_response();

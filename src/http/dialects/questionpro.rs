@@ -3,7 +3,7 @@
 //! `{"response": {…}}` envelope and its error envelope (`docs`, `name`, `httpStatusCode`,
 //! `id`, `message`, `resourceUrl`) with its codes: every input problem is a 400
 //! BAD_REQUEST, as QuestionPro's clients expect. Which status and code each error gets is
-//! decided in one place, `QuestionPro`'s [`Dialect::answer`] (see [`super::dialect`]).
+//! decided in one place, `QuestionPro`'s [`Dialect::answer`] (see [`crate::http::dialect`]).
 
 use axum::Json;
 use axum::body::Body;
@@ -16,14 +16,14 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
-use super::doc_schemas::{ImageBytes, MultipartImage};
-use super::error::Classified;
-use super::principal::Caller;
-use super::state::AppState;
-use super::upload::read_upload;
 use crate::domain::{Image, Subject};
 use crate::error::Error;
+use crate::http::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
+use crate::http::doc_schemas::{ImageBytes, MultipartImage};
+use crate::http::error::Classified;
+use crate::http::principal::Caller;
+use crate::http::state::AppState;
+use crate::http::upload::read_upload;
 use crate::service::UploadRequest;
 
 /// The QuestionPro dialect; `resource` is the request path its error envelope echoes
@@ -161,7 +161,7 @@ pub fn human_size(bytes: u64) -> String {
 fn view(state: &AppState, image: &Image) -> QuestionProImage {
     QuestionProImage {
         image_id: image.number,
-        image_url: super::content::target_href(
+        image_url: crate::http::content::target_href(
             &state.public_url,
             image,
             "original",

@@ -5,7 +5,7 @@
 //! sets the crop its renditions will honour, and `POST /v1/environments/{envId}/images`
 //! with `{"uploadId": PictureID}` claims it. Unclaimed items expire. Errors are plain
 //! text with the native statuses, decided in `Akana`'s [`Dialect::answer`] (see
-//! [`super::dialect`]).
+//! [`crate::http::dialect`]).
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::dialect::{Answer, Dialect, DialectError, Message};
-use super::doc_schemas::{CropRequest, ImageBytes, MultipartImage};
-use super::error::Classified;
-use super::principal::Caller;
-use super::state::AppState;
-use super::upload::read_upload;
 use crate::error::Error;
+use crate::http::dialect::{Answer, Dialect, DialectError, Message};
+use crate::http::doc_schemas::{CropRequest, ImageBytes, MultipartImage};
+use crate::http::error::Classified;
+use crate::http::principal::Caller;
+use crate::http::state::AppState;
+use crate::http::upload::read_upload;
 use crate::media::transform::Crop;
 
 /// The Akana dialect: the native statuses, answered as plain text.
@@ -164,7 +164,7 @@ pub async fn get(
         .service
         .dropbox_item(&principal, principal.environment_id, picture_id(&id)?)
         .await?;
-    let mut response = super::content::serve_original(&state, &image, &headers).await?;
+    let mut response = crate::http::content::serve_original(&state, &image, &headers).await?;
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),

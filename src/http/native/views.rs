@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::state::AppState;
+use crate::http::state::AppState;
 use crate::service::Described;
 
 #[derive(Serialize, ToSchema)]
@@ -131,7 +131,12 @@ pub fn image_view(state: &AppState, described: &Described) -> ImageView {
                 width: target.width,
                 height: target.height,
                 kind: target.extension.into(),
-                href: super::content::target_href(base, image, &target.name, target.extension),
+                href: crate::http::content::target_href(
+                    base,
+                    image,
+                    &target.name,
+                    target.extension,
+                ),
             };
             (target.name.clone(), view)
         })

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 #[cfg(target_os = "linux")]
-use super::served_stream::ServedStream;
+use crate::http::edge::served_stream::ServedStream;
 
 pub async fn serve<S, B>(
     listener: TcpListener,

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{NativeError, NativeErrorBody};
-use super::principal::Caller;
-use super::state::AppState;
-use super::transform_query;
 use crate::domain::rendition_params::fit_name;
 use crate::domain::{Preset, SigningSecret};
 use crate::error::Error;
+use crate::http::error::{NativeError, NativeErrorBody};
+use crate::http::principal::Caller;
+use crate::http::state::AppState;
+use crate::http::transform_query;
 use crate::service::PresetInput;
 
 #[derive(Serialize, ToSchema)]
@@ -43,8 +43,8 @@ fn preset_view(preset: &Preset) -> PresetView {
         format: preset.format.map(|f| f.as_str()),
         quality: preset.quality,
         eager: preset.eager,
-        created_at: super::native_views::iso_millis(preset.created_at),
-        updated_at: super::native_views::iso_millis(preset.updated_at),
+        created_at: crate::http::native::views::iso_millis(preset.created_at),
+        updated_at: crate::http::native::views::iso_millis(preset.updated_at),
     }
 }
 
@@ -253,7 +253,7 @@ fn secret_view(secret: &SigningSecret, reveal: bool) -> SigningSecretView {
     SigningSecretView {
         id: secret.id,
         secret: reveal.then(|| secret.secret.clone()),
-        created_at: super::native_views::iso_millis(secret.created_at),
+        created_at: crate::http::native::views::iso_millis(secret.created_at),
     }
 }
 

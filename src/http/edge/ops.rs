@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::state::AppState;
+use crate::http::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {

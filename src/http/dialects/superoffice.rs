@@ -4,7 +4,7 @@
 //! with revalidating cache headers (the slot changes, unlike content hrefs); DELETE clears
 //! it. Errors carry SuperOffice's message in JSON or XML; which status, message and
 //! exception name each error gets is decided in one place, `SuperOffice`'s
-//! [`Dialect::answer`] (see [`super::dialect`]).
+//! [`Dialect::answer`] (see [`crate::http::dialect`]).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -12,14 +12,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
-use super::doc_schemas::{ImageBytes, MultipartImage};
-use super::error::Classified;
-use super::principal::Caller;
-use super::state::AppState;
-use super::upload::read_upload;
 use crate::domain::Subject;
 use crate::error::Error;
+use crate::http::dialect::{Answer, Dialect, DialectError, Message, in_dialect};
+use crate::http::doc_schemas::{ImageBytes, MultipartImage};
+use crate::http::error::Classified;
+use crate::http::principal::Caller;
+use crate::http::state::AppState;
+use crate::http::upload::read_upload;
 
 const BAD_REQUEST: &str = "Image bitmap is missing from body or person id is not valid.";
 
@@ -232,7 +232,7 @@ pub async fn get_image(
             .service
             .slot_image(&principal, principal.environment_id, &subject)
             .await?;
-        super::content::serve_original(&state, &image, &headers).await
+        crate::http::content::serve_original(&state, &image, &headers).await
     })
     .await?;
     // The slot shows whatever is current: caches must ask again every time.
