@@ -17,7 +17,12 @@ pub fn sanitize_filename(raw: &str) -> Option<String> {
         }
         clean.push(ch);
     }
-    let clean = clean.trim().trim_start_matches('.').trim().to_string();
+    // A leading run of dots and spaces in any mix goes, so that no name starts with a dot
+    // (trimming dots, then spaces, once each left ". .x" as ".x"; found by the fuzzer).
+    let clean = clean
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end()
+        .to_string();
     (!clean.is_empty()).then_some(clean)
 }
 
@@ -55,6 +60,9 @@ mod tests {
         assert_eq!(sanitize_filename("a\r\nb\".jpg").as_deref(), Some("ab.jpg"));
         assert_eq!(sanitize_filename(".htaccess").as_deref(), Some("htaccess"));
         assert_eq!(sanitize_filename("../"), None);
+        assert_eq!(sanitize_filename(". . .hidden").as_deref(), Some("hidden"));
+        assert_eq!(sanitize_filename("..........   ... ..."), None);
+        assert_eq!(sanitize_filename(" .x. y ").as_deref(), Some("x. y"));
         // Every bidi control, zero-width and separator character goes, not just U+202E.
         for hidden in [
             '\u{202e}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200e}',

@@ -85,7 +85,10 @@ pub(crate) fn jpeg_bytes(cost: &JpegCost, shrink: u32) -> u64 {
         4 => 4,
         _ => 3,
     };
-    let output = width * height * channels * sample;
+    let output = width
+        .saturating_mul(height)
+        .saturating_mul(channels)
+        .saturating_mul(sample);
     let coefficients = if cost.progressive {
         cost.frame_samples.saturating_mul(2)
     } else {
@@ -113,7 +116,7 @@ pub(crate) fn png(data: &[u8], width: u32, height: u32) -> Result<u64, MediaErro
         }
     };
     let sample = if depth == 16 { 2 } else { 1 };
-    Ok(pixels(width, height) * channels * sample)
+    Ok(pixels(width, height).saturating_mul(channels * sample))
 }
 
 /// Whether a `tRNS` chunk comes before the image data, walking chunk headers only.
@@ -142,15 +145,15 @@ fn has_trns(data: &[u8]) -> bool {
 /// animation's frames out as copies of the canvas.
 pub(crate) fn gif(screen: (u32, u32), largest_frame: (u32, u32), frames: u32) -> u64 {
     let canvases = if frames > 1 { 2 } else { 1 };
-    let screen = pixels(screen.0, screen.1) * 4 * canvases;
-    screen.saturating_add(pixels(largest_frame.0, largest_frame.1) * 4)
+    let screen = pixels(screen.0, screen.1).saturating_mul(4 * canvases);
+    screen.saturating_add(pixels(largest_frame.0, largest_frame.1).saturating_mul(4))
 }
 
 /// The decoded bytes of a WebP: RGBA pixels, and for an animation the canvas the frames
 /// are composed on as well.
 pub(crate) fn webp(width: u32, height: u32, frames: u32) -> u64 {
     let canvases = if frames > 1 { 2 } else { 1 };
-    pixels(width, height) * 4 * canvases
+    pixels(width, height).saturating_mul(4 * canvases)
 }
 
 /// The decoded bytes of a BMP: RGB, or RGBA when bit fields may carry alpha.
@@ -160,7 +163,7 @@ pub(crate) fn bmp(data: &[u8], width: u32, height: u32) -> u64 {
     } else {
         3
     };
-    pixels(width, height) * channels
+    pixels(width, height).saturating_mul(channels)
 }
 
 /// Refuses an RLE bitmap that declares more pixels than its run-length data could
@@ -189,6 +192,10 @@ fn bmp_compression(data: &[u8]) -> u32 {
     }
 }
 
+/// Width times height. Every product in this module saturates: a header is costed before
+/// its dimensions are checked against the limits, so it may declare any size, and a
+/// wrapped product would look small (the fuzzer found one: a PNG of 2^32 - 1 squared RGBA
+/// pixels overflowed).
 fn pixels(width: u32, height: u32) -> u64 {
     u64::from(width) * u64::from(height)
 }
