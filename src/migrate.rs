@@ -106,7 +106,9 @@ async fn copy_images(
             text("blob_key")?,
             text("content_hash")?,
         );
-        if to.catalog.image_row_exists(&id).await? {
+        let uuid = uuid::Uuid::parse_str(&id)
+            .map_err(|e| Error::Catalog(format!("image row id {id:?}: {e}")))?;
+        if to.catalog.image_exists(uuid).await? {
             report.images_already_there += 1;
             continue;
         }

@@ -22,6 +22,12 @@ pub struct TestStorage {
     pub blob_store: Option<String>,
 }
 
+/// A parameter of [`TestStorage::run_sql`].
+pub enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
 impl TestStorage {
     pub async fn new() -> TestStorage {
         let dir = tempfile::tempdir().unwrap();
@@ -65,6 +71,42 @@ impl TestStorage {
                 self.dir.path().join("imagestore.db").to_str().unwrap()
             )
         })
+    }
+
+    /// Runs one statement on the deployment's catalog through a connection of its own, as
+    /// another process would; returns how many rows it changed.
+    pub async fn run_sql(&self, sql: &str, params: &[Bind<'_>]) -> u64 {
+        let url = self.database_url_spec();
+        match url.strip_prefix("sqlite:") {
+            Some(path) => {
+                let db = rusqlite::Connection::open(path).unwrap();
+                db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                let values: Vec<rusqlite::types::Value> = params
+                    .iter()
+                    .map(|param| match param {
+                        Bind::Text(text) => rusqlite::types::Value::Text(text.to_string()),
+                        Bind::Int(number) => rusqlite::types::Value::Integer(*number),
+                    })
+                    .collect();
+                db.execute(sql, rusqlite::params_from_iter(values)).unwrap() as u64
+            }
+            None => {
+                let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+                for param in params {
+                    query = match param {
+                        Bind::Text(text) => query.bind(text.to_string()),
+                        Bind::Int(number) => query.bind(*number),
+                    };
+                }
+                query.execute(&mut db).await.unwrap().rows_affected()
+            }
+        }
+    }
+
+    /// True when the catalog is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.is_some()
     }
 
     /// True when the blobs live in a local directory (tests that look at files need it).

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::backends::TestStorage;
+use crate::backends::{Bind, TestStorage};
 use crate::harness::{TestServer, client, corpus};
 use crate::process::wait_for_port;
 use imagestore::storage::BlobStore;
@@ -243,16 +243,8 @@ async fn one_corrupt_row_does_not_fail_the_listing() {
     let also_good = server.upload_ok("avatar-400.jpg").await;
     let sql = "UPDATE images SET format = 'no-such-format' WHERE id = $1";
     let id = bad["id"].as_str().unwrap();
-    let url = server.storage.database_url_spec();
-    if url.starts_with("sqlite:") {
-        use sqlx::Connection;
-        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(id).execute(&mut db).await.unwrap();
-    } else {
-        use sqlx::Connection;
-        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(id).execute(&mut db).await.unwrap();
-    }
+    let changed = server.storage.run_sql(sql, &[Bind::Text(id)]).await;
+    assert_eq!(changed, 1);
     for limit in ["", "?limit=1", "?limit=2"] {
         let response = server
             .client

@@ -6,6 +6,7 @@ mod access;
 mod admin_beside_load;
 mod backends;
 mod bombs;
+mod catalog_upgrade;
 mod cluster;
 mod dialects;
 mod fuzz_regressions;

@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sqlx::Connection;
 use uuid::Uuid;
 
+use crate::backends::Bind;
 use crate::harness::TestServer;
 use imagestore::domain::Scope;
 
@@ -43,16 +43,12 @@ async fn list_with_session(server: &TestServer, cookie: &str) -> u16 {
 
 /// Runs one statement on the deployment's catalog through a connection of its own.
 async fn run_sql(server: &TestServer, sql: &str, id: Uuid, millis: Option<i64>) {
-    sqlx::any::install_default_drivers();
-    let url = server.storage.database_url_spec();
-    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
-    let query = match millis {
-        Some(millis) => query.bind(millis),
-        None => query,
+    let id = id.to_string();
+    let params = match millis {
+        Some(millis) => vec![Bind::Int(millis), Bind::Text(&id)],
+        None => vec![Bind::Text(&id)],
     };
-    let done = query.bind(id.to_string()).execute(&mut connection).await;
-    assert_eq!(done.unwrap().rows_affected(), 1, "{sql}");
+    assert_eq!(server.storage.run_sql(sql, &params).await, 1, "{sql}");
 }
 
 #[tokio::test]

@@ -234,7 +234,7 @@ async fn a_sweep_is_skipped_while_another_instance_sweeps() {
     let b = a.another_instance().await;
     let service = a.service();
     let catalog = service.catalog();
-    if catalog.backend() != imagestore::storage::catalog::Backend::Postgres {
+    if !a.storage.on_postgres() {
         return; // One host, one file: the embedded default has nothing to exclude.
     }
     let held = catalog

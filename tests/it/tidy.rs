@@ -1,7 +1,8 @@
 //! The architecture's absences, checked so that they stay true (ARCHITECTURE.md,
 //! "Invariants"): every source file opens with a `//!` paragraph; axum, hyper and tower
 //! only under `src/http/`; database drivers, the object store and the blob key layout only
-//! under `src/storage/`; no file over 400 lines (tests aside); nothing maps memory (the
+//! under `src/storage/`, and each engine driven by its own driver (rusqlite for SQLite,
+//! sqlx for PostgreSQL, never sqlx's `Any`); no file over 400 lines (tests aside); nothing maps memory (the
 //! catalog once mapped SQLite's `-shm` file and dropped SQLite's locks with it); no
 //! dialect maps an error with a catch-all arm or by its status number (a new `Error`
 //! variant must make every dialect decide).
@@ -66,6 +67,32 @@ fn the_architectures_absences_hold() {
                 if code.contains(engine) {
                     broken.push(format!("{name}: uses {engine} outside src/storage"));
                 }
+            }
+        }
+        // One driver per engine: SQLite is rusqlite's alone (the catalog's `sqlite/`, and
+        // the two modules that read rows and bind values for both drivers), PostgreSQL is
+        // sqlx's alone, and nothing reaches for sqlx's `Any` driver or its SQLite one.
+        let driver_sites = |prefix: &str| {
+            ["storage/catalog/columns.rs", "storage/catalog/statement.rs"].contains(&name.as_str())
+                || name == "storage/catalog/engine_errors.rs"
+                || name.starts_with(prefix)
+        };
+        if code.contains("rusqlite::") && !driver_sites("storage/catalog/sqlite/") {
+            broken.push(format!(
+                "{name}: drives SQLite outside storage/catalog/sqlite"
+            ));
+        }
+        let postgres_files = ["storage/catalog/postgres.rs", "storage/catalog/locks.rs"];
+        if code.contains("sqlx::")
+            && !(driver_sites("-") || postgres_files.contains(&name.as_str()))
+        {
+            broken.push(format!("{name}: uses sqlx outside the PostgreSQL driver"));
+        }
+        for generic in ["sqlx::any", "AnyPool", "sqlx::sqlite", "sqlx::Sqlite"] {
+            if code.contains(generic) {
+                broken.push(format!(
+                    "{name}: uses {generic}; each engine has its own driver"
+                ));
             }
         }
         let file = name.rsplit('/').next().unwrap_or_default();

@@ -1,6 +1,6 @@
-//! Reading typed values out of catalog rows, whichever driver fetched them: sqlx's `Any`
-//! rows, or the rusqlite rows of the direct SQLite reads (see `direct`). Rows are turned
-//! into domain values here once, so both paths agree on every column.
+//! Reading typed values out of catalog rows, whichever engine's driver fetched them:
+//! rusqlite's rows on SQLite, sqlx's `PgRow`s on PostgreSQL. Rows are turned into domain
+//! values here once, through [`Columns`], so both engines agree on every column.
 //!
 //! A listing reads many rows, and one that cannot be read (a column edited by hand, a
 //! value an older or newer version wrote) must not take the whole listing down: such a row
@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use crate::domain::rendition_params::parse_crop;
@@ -17,10 +17,11 @@ use crate::domain::{Image, Page, Placeholder, Subject};
 use crate::error::{Error, Result};
 use crate::media::ImageFormat;
 
-/// The two column types the schema uses (text and integers), possibly NULL.
+/// The three column types the schema uses (text, integers and bytes), possibly NULL.
 pub(super) trait Columns {
     fn text(&self, column: &str) -> Result<Option<String>>;
     fn int(&self, column: &str) -> Result<Option<i64>>;
+    fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>>;
 
     fn required_text(&self, column: &str) -> Result<String> {
         self.text(column)?.ok_or_else(|| null(column))
@@ -35,12 +36,16 @@ fn null(column: &str) -> Error {
     Error::Catalog(format!("{column} is unexpectedly NULL"))
 }
 
-impl Columns for AnyRow {
+impl Columns for PgRow {
     fn text(&self, column: &str) -> Result<Option<String>> {
         Ok(self.try_get(column)?)
     }
 
     fn int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.try_get(column)?)
     }
 }
@@ -55,21 +60,26 @@ impl Columns for rusqlite::Row<'_> {
         self.get(column)
             .map_err(|e| Error::Catalog(format!("reading {column}: {e}")))
     }
+
+    fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>> {
+        self.get(column)
+            .map_err(|e| Error::Catalog(format!("reading {column}: {e}")))
+    }
 }
 
-pub(super) fn uuid_column(row: &impl Columns, column: &str) -> Result<Uuid> {
+pub(super) fn uuid_column(row: &dyn Columns, column: &str) -> Result<Uuid> {
     let text = row.required_text(column)?;
     Uuid::parse_str(&text).map_err(|e| Error::Catalog(format!("{column} is not a UUID: {e}")))
 }
 
-pub(super) fn time_column(row: &impl Columns, column: &str) -> Result<DateTime<Utc>> {
+pub(super) fn time_column(row: &dyn Columns, column: &str) -> Result<DateTime<Utc>> {
     let millis = row.required_int(column)?;
     millis_to_time(column, millis)
 }
 
 /// A nullable time column: `None` for NULL.
 pub(super) fn optional_time_column(
-    row: &impl Columns,
+    row: &dyn Columns,
     column: &str,
 ) -> Result<Option<DateTime<Utc>>> {
     row.int(column)?
@@ -82,13 +92,13 @@ fn millis_to_time(column: &str, millis: i64) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::Catalog(format!("{column} is out of range: {millis}")))
 }
 
-pub(super) fn u32_column(row: &impl Columns, column: &str) -> Result<u32> {
+pub(super) fn u32_column(row: &dyn Columns, column: &str) -> Result<u32> {
     let value = row.required_int(column)?;
     u32::try_from(value).map_err(|_| Error::Catalog(format!("{column} is out of range: {value}")))
 }
 
 /// An image row, with the columns `image_columns!` lists.
-pub(super) fn image_from_row(row: &impl Columns) -> Result<Image> {
+pub(super) fn image_from_row(row: &dyn Columns) -> Result<Image> {
     let format = row.required_text("format")?;
     let byte_size = row.required_int("byte_size")?;
     Ok(Image {
@@ -129,17 +139,34 @@ pub(super) fn image_from_row(row: &impl Columns) -> Result<Image> {
     })
 }
 
+/// An image row as a listing reads it: its number and id even when the rest cannot be
+/// read, so that one bad row neither ends the listing nor hides which row it was.
+pub(super) struct ListedRow {
+    number: Option<i64>,
+    id: Option<String>,
+    image: Result<Image>,
+}
+
+/// Reads a listed row; never fails, so that the statement's other rows are still read.
+pub(super) fn listed_row(row: &dyn Columns) -> Result<ListedRow> {
+    Ok(ListedRow {
+        number: row.int("number").ok().flatten(),
+        id: row.text("id").ok().flatten(),
+        image: image_from_row(row),
+    })
+}
+
 /// One page of images from up to `limit + 1` rows (the extra row says whether there is a
 /// next page), skipping rows that cannot be read. The next page starts after the last row
 /// of this one, read or not, so a skipped row neither ends the listing early nor repeats.
-pub(super) fn images_from_rows<R: Columns>(rows: &[R], limit: u32) -> Page<Image> {
+pub(super) fn images_page(mut rows: Vec<ListedRow>, limit: u32) -> Page<Image> {
     let limit = limit as usize;
-    let page = &rows[..rows.len().min(limit)];
-    let items = readable_images(page);
-    let next = if rows.len() > limit {
-        page.last()
-            .and_then(|row| row.int("number").ok().flatten())
-            .or_else(|| items.last().map(|image| image.number))
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let last_number = rows.last().and_then(|row| row.number);
+    let items = readable_images(rows);
+    let next = if more {
+        last_number.or_else(|| items.last().map(|image| image.number))
     } else {
         None
     };
@@ -147,13 +174,13 @@ pub(super) fn images_from_rows<R: Columns>(rows: &[R], limit: u32) -> Page<Image
 }
 
 /// The images of the rows that can be read; each other row is logged and counted.
-pub(super) fn readable_images<R: Columns>(rows: &[R]) -> Vec<Image> {
+pub(super) fn readable_images(rows: Vec<ListedRow>) -> Vec<Image> {
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        match image_from_row(row) {
+        match row.image {
             Ok(image) => items.push(image),
             Err(error) => {
-                let id = row.text("id").ok().flatten().unwrap_or_default();
+                let id = row.id.unwrap_or_default();
                 metrics::counter!("imagestore_corrupt_rows_total", "table" => "images")
                     .increment(1);
                 tracing::warn!(image = %id, %error, "skipped an image row that cannot be read");

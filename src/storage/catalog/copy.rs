@@ -6,10 +6,10 @@
 //! Inserts use `ON CONFLICT DO NOTHING`: a copy that was interrupted can run again and
 //! only fills in what is missing.
 
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
-
-use super::{Backend, Catalog};
+use super::Catalog;
+use super::columns::Columns;
+use super::engine::Engine;
+use super::statement::{Param, Statement, statement};
 use crate::error::Result;
 
 /// How a column's values are read and written.
@@ -180,7 +180,7 @@ impl Catalog {
     /// Up to `limit` rows of a table from `offset` on, in its primary-key order.
     pub async fn read_rows(
         &self,
-        table: &TableCopy,
+        table: &'static TableCopy,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<CopiedRow>> {
@@ -191,21 +191,17 @@ impl Catalog {
             table.name,
             table.order_by
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| row_values(table, row)).collect()
+        let select = statement!(sql, limit, offset);
+        self.engine
+            .rows(select, move |row| row_values(table, row))
+            .await
     }
 
     /// How many rows a table holds, for progress.
     pub async fn count_rows(&self, table: &TableCopy) -> Result<u64> {
-        let sql = format!("SELECT COUNT(*) FROM {}", table.name);
-        let count: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        let count = statement!(format!("SELECT COUNT(*) AS n FROM {}", table.name));
+        let counted = self.engine.row(count, |row| row.required_int("n")).await?;
+        Ok(counted.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     /// Inserts rows that are not there yet, in one transaction; returns how many were new.
@@ -219,66 +215,58 @@ impl Catalog {
             table.name,
             table.column_list()
         );
-        let mut inserted = 0;
-        let mut tx = self.pool.begin().await?;
-        for row in rows {
-            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-            for (value, (_, kind)) in row.iter().zip(table.columns) {
-                query = match (value, kind) {
-                    (Value::Null, Kind::Text) => query.bind(None::<String>),
-                    (Value::Null, Kind::Int) => query.bind(None::<i64>),
-                    (Value::Null, Kind::Bytes) => query.bind(None::<Vec<u8>>),
-                    (Value::Text(text), _) => query.bind(text.clone()),
-                    (Value::Int(number), _) => query.bind(*number),
-                    (Value::Bytes(bytes), _) => query.bind(bytes.clone()),
-                };
-            }
-            inserted += query.execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    /// Whether an image row with this id exists, claimed or not (the copy's resume point).
-    pub async fn image_row_exists(&self, id: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM images WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        let statements = rows
+            .iter()
+            .map(|row| {
+                let params = row
+                    .iter()
+                    .zip(table.columns)
+                    .map(|(value, (_, kind))| value.param(*kind))
+                    .collect();
+                Statement::new(sql.clone(), params)
+            })
+            .collect();
+        Ok(self.engine.execute(statements).await?.iter().sum())
     }
 
     /// After rows were inserted with their own numbers: moves PostgreSQL's identity
     /// sequence past them, so new images never reuse a copied number. (SQLite's
     /// AUTOINCREMENT follows explicit inserts by itself.)
     pub async fn finish_copy(&self) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query(
+        if let Engine::Postgres(_) = &*self.engine {
+            let follow = statement!(
                 "SELECT setval(pg_get_serial_sequence('images', 'number'), \
-                 GREATEST((SELECT MAX(number) FROM images), 1))",
-            )
-            .execute(&self.pool)
-            .await?;
+                 GREATEST((SELECT MAX(number) FROM images), 1))"
+            );
+            self.engine.rows(follow, |_| Ok(())).await?;
         }
         Ok(())
     }
 }
 
-fn row_values(table: &TableCopy, row: &AnyRow) -> Result<CopiedRow> {
+impl Value {
+    /// The value as a parameter of a column of `kind` (which types a NULL).
+    fn param(&self, kind: Kind) -> Param {
+        match (self, kind) {
+            (Value::Null, Kind::Text) => Param::Text(None),
+            (Value::Null, Kind::Int) => Param::Int(None),
+            (Value::Null, Kind::Bytes) => Param::Bytes(None),
+            (Value::Text(text), _) => Param::Text(Some(text.clone())),
+            (Value::Int(number), _) => Param::Int(Some(*number)),
+            (Value::Bytes(bytes), _) => Param::Bytes(Some(bytes.clone())),
+        }
+    }
+}
+
+fn row_values(table: &TableCopy, row: &dyn Columns) -> Result<CopiedRow> {
     table
         .columns
         .iter()
         .map(|(name, kind)| {
             Ok(match kind {
-                Kind::Text => row
-                    .try_get::<Option<String>, _>(*name)?
-                    .map_or(Value::Null, Value::Text),
-                Kind::Int => row
-                    .try_get::<Option<i64>, _>(*name)?
-                    .map_or(Value::Null, Value::Int),
-                Kind::Bytes => row
-                    .try_get::<Option<Vec<u8>>, _>(*name)?
-                    .map_or(Value::Null, Value::Bytes),
+                Kind::Text => row.text(name)?.map_or(Value::Null, Value::Text),
+                Kind::Int => row.int(name)?.map_or(Value::Null, Value::Int),
+                Kind::Bytes => row.bytes(name)?.map_or(Value::Null, Value::Bytes),
             })
         })
         .collect()
@@ -295,23 +283,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("c.db").display());
         let catalog = Catalog::open(&url).await.unwrap();
-        let tables: Vec<String> = sqlx::query_scalar(
+        let names = |sql: String| {
+            let catalog = catalog.clone();
+            async move {
+                let mut names = catalog
+                    .engine
+                    .rows(statement!(sql), |row| row.required_text("name"))
+                    .await
+                    .unwrap();
+                names.sort();
+                names
+            }
+        };
+        let tables = names(
             "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%'"
+                .to_string(),
         )
-        .fetch_all(&catalog.pool)
-        .await
-        .unwrap();
+        .await;
         let mut described: Vec<String> = TABLES.iter().map(|t| t.name.to_string()).collect();
         described.sort();
         assert_eq!(tables, described);
         for table in TABLES {
-            let sql = format!("SELECT name FROM pragma_table_info('{}')", table.name);
-            let mut columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-                .fetch_all(&catalog.pool)
-                .await
-                .unwrap();
-            columns.sort();
+            let columns = names(format!(
+                "SELECT name FROM pragma_table_info('{}')",
+                table.name
+            ))
+            .await;
             let mut expected: Vec<String> =
                 table.columns.iter().map(|(c, _)| c.to_string()).collect();
             expected.sort();

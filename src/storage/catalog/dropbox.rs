@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::columns::{listed_row, readable_images};
+use super::statement::statement;
 use super::{Catalog, crop_text, image_from_row};
 use crate::domain::{Image, Subject};
 use crate::error::Result;
@@ -18,17 +20,17 @@ impl Catalog {
         number: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<Image>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            image_columns!(),
-            " FROM images WHERE environment_id = $1 AND number = $2 AND expires_at > $3"
-        ))
-        .bind(environment_id.to_string())
-        .bind(number)
-        .bind(now.timestamp_millis())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(image_from_row).transpose()
+        let select = statement!(
+            concat!(
+                "SELECT ",
+                image_columns!(),
+                " FROM images WHERE environment_id = $1 AND number = $2 AND expires_at > $3"
+            ),
+            environment_id,
+            number,
+            now,
+        );
+        self.engine.row(select, image_from_row).await
     }
 
     /// Sets the crop of an unexpired dropbox item; false when there is none.
@@ -39,17 +41,15 @@ impl Catalog {
         crop: Crop,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let update = statement!(
             "UPDATE images SET crop = $1, updated_at = $2 \
              WHERE environment_id = $3 AND number = $4 AND expires_at > $2",
-        )
-        .bind(crop_text(crop))
-        .bind(now.timestamp_millis())
-        .bind(environment_id.to_string())
-        .bind(number)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+            crop_text(crop),
+            now,
+            environment_id,
+            number,
+        );
+        Ok(self.engine.execute_one(update).await? == 1)
     }
 
     /// Turns an unexpired dropbox item into a permanent image (one statement, so two claims
@@ -61,30 +61,34 @@ impl Catalog {
         subject: Option<&Subject>,
         now: DateTime<Utc>,
     ) -> Result<Option<Image>> {
-        let row = sqlx::query(concat!(
-            "UPDATE images SET expires_at = NULL, subject = COALESCE($1, subject), updated_at = $2 \
-             WHERE environment_id = $3 AND number = $4 AND expires_at > $2 RETURNING ",
-            image_columns!()
-        ))
-        .bind(subject.map(Subject::as_str))
-        .bind(now.timestamp_millis())
-        .bind(environment_id.to_string())
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(image_from_row).transpose()
+        let claim = statement!(
+            concat!(
+                "UPDATE images SET expires_at = NULL, subject = COALESCE($1, subject), \
+                 updated_at = $2 WHERE environment_id = $3 AND number = $4 AND expires_at > $2 \
+                 RETURNING ",
+                image_columns!()
+            ),
+            subject.map(Subject::as_str),
+            now,
+            environment_id,
+            number,
+        );
+        let claimed = self.engine.write_rows(claim, image_from_row).await?;
+        Ok(claimed.into_iter().next())
     }
 
     /// Removes dropbox items that expired and returns them, so their bytes can go too.
     pub async fn delete_expired_uploads(&self, now: DateTime<Utc>) -> Result<Vec<Image>> {
-        let rows = sqlx::query(concat!(
-            "DELETE FROM images WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING ",
-            image_columns!()
-        ))
-        .bind(now.timestamp_millis())
-        .fetch_all(&self.pool)
-        .await?;
+        let delete = statement!(
+            concat!(
+                "DELETE FROM images WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+                 RETURNING ",
+                image_columns!()
+            ),
+            now,
+        );
+        let rows = self.engine.write_rows(delete, listed_row).await?;
         // A row that cannot be read is gone all the same; its bytes are left to the sweep.
-        Ok(super::columns::readable_images(&rows))
+        Ok(readable_images(rows))
     }
 }

@@ -1,7 +1,8 @@
-//! What a catalog engine's failure means in domain terms. sqlx's and rusqlite's errors are
-//! sorted here, beside the code that drives them, so that nothing above storage names a
-//! driver: a full disk is `StorageFull` (507), an engine that cannot serve now is
-//! `Unavailable` (503, retry), anything else is the statement's own failure.
+//! What a catalog engine's failure means in domain terms. The errors of both drivers
+//! (sqlx's for PostgreSQL, rusqlite's for SQLite) are sorted here, beside the code that
+//! drives them, so that nothing above storage names a driver: a full disk is
+//! `StorageFull` (507), an engine that cannot serve now is `Unavailable` (503, retry),
+//! anything else is the statement's own failure.
 
 use crate::error::Error;
 
@@ -9,9 +10,7 @@ impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
         let full = match &error {
             sqlx::Error::Io(io) => crate::storage::capacity::is_full(io),
-            sqlx::Error::Database(database) => database
-                .code()
-                .is_some_and(|code| matches!(&*code, "13" | "53100")),
+            sqlx::Error::Database(database) => database.code().is_some_and(|code| code == "53100"),
             _ => false,
         };
         if full {
@@ -33,9 +32,9 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Errors of the rusqlite connections SQLite's hot paths use beside sqlx (see
-/// `storage::catalog`), sorted as sqlx's are: a full disk is `StorageFull`; busy, locked
-/// and I/O mean the engine cannot serve now; anything else is the statement's own failure.
+/// Errors of SQLite's connections, sorted as PostgreSQL's are: a full disk is
+/// `StorageFull`; busy, locked and I/O mean the engine cannot serve now; anything else is
+/// the statement's own failure.
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
         if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
@@ -66,12 +65,9 @@ fn catalog_error(unavailable: bool, message: String) -> Error {
     }
 }
 
-/// Database error codes that mean "the engine cannot serve right now", as opposed to a
-/// statement that is wrong: PostgreSQL's connection-exception class (08xxx), its
-/// shutdown and start-up states (57P01-57P03), too many connections (53300), and
-/// SQLite's busy, locked, I/O and full-disk results (5, 6, 10, 13).
+/// PostgreSQL error codes that mean "the engine cannot serve right now", as opposed to a
+/// statement that is wrong: the connection-exception class (08xxx), the shutdown and
+/// start-up states (57P01-57P03) and too many connections (53300).
 fn engine_unavailable_code(code: &str) -> bool {
-    code.starts_with("08")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
-        || matches!(code, "5" | "6" | "10" | "13")
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }

@@ -6,10 +6,11 @@
 //! SQLite there is one host and one file, and every step of a sweep is idempotent, so the
 //! lock is granted at once.
 
-use sqlx::Any;
+use sqlx::Postgres as Pg;
 use sqlx::pool::PoolConnection;
 
-use super::{Backend, Catalog};
+use super::Catalog;
+use super::engine::Engine;
 use crate::error::Result;
 
 /// Advisory-lock keys: "imgs" in the high half, a job number in the low half, so that
@@ -21,7 +22,7 @@ const SWEEP_LOCK: i64 = 0x696d_6773_0000_0002;
 /// panic mid-sweep) closes its connection, which releases the lock as soon as PostgreSQL
 /// notices the session is gone.
 pub struct JobLock {
-    connection: Option<PoolConnection<Any>>,
+    connection: Option<PoolConnection<Pg>>,
     key: i64,
 }
 
@@ -52,13 +53,13 @@ impl Drop for JobLock {
 impl Catalog {
     /// The sweep lock, or None when another instance is sweeping right now.
     pub async fn try_sweep_lock(&self) -> Result<Option<JobLock>> {
-        match self.backend {
-            Backend::Sqlite => Ok(Some(JobLock {
+        match &*self.engine {
+            Engine::Sqlite(_) => Ok(Some(JobLock {
                 connection: None,
                 key: SWEEP_LOCK,
             })),
-            Backend::Postgres => {
-                let mut connection = self.connection().await?;
+            Engine::Postgres(postgres) => {
+                let mut connection = postgres.pool.acquire().await?;
                 let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(SWEEP_LOCK)
                     .fetch_one(&mut *connection)

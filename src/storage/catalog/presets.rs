@@ -1,9 +1,9 @@
 //! Catalog rows for renditions: each environment's presets and its URL-signing secrets.
 
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::columns::Columns;
+use super::statement::statement;
 use super::{Catalog, Lookup, time_column, uuid_column};
 use crate::domain::rendition_params::{fit_name, parse_fit};
 use crate::domain::{FormatChoice, Preset, SigningSecret};
@@ -12,46 +12,44 @@ use crate::error::{Error, Result};
 impl Catalog {
     /// Creates or replaces a preset; returns it as stored.
     pub async fn put_preset(&self, environment_id: Uuid, preset: &Preset) -> Result<Preset> {
-        let row = sqlx::query(
-            "INSERT INTO presets (environment_id, name, width, height, fit, format, quality, eager, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        let upsert = statement!(
+            "INSERT INTO presets (environment_id, name, width, height, fit, format, quality, \
+             eager, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (environment_id, name) DO UPDATE SET width = excluded.width, \
              height = excluded.height, fit = excluded.fit, format = excluded.format, \
              quality = excluded.quality, eager = excluded.eager, updated_at = excluded.updated_at \
              RETURNING name, width, height, fit, format, quality, eager, created_at, updated_at",
-        )
-        .bind(environment_id.to_string())
-        .bind(&preset.name)
-        .bind(preset.width.map(i64::from))
-        .bind(preset.height.map(i64::from))
-        .bind(fit_name(preset.fit))
-        .bind(preset.format.map(FormatChoice::as_str))
-        .bind(i64::from(preset.quality))
-        .bind(i64::from(preset.eager))
-        .bind(preset.created_at.timestamp_millis())
-        .bind(preset.updated_at.timestamp_millis())
-        .fetch_one(&self.pool)
-        .await?;
-        preset_from_row(&row)
+            environment_id,
+            &preset.name,
+            preset.width,
+            preset.height,
+            fit_name(preset.fit),
+            preset.format.map(FormatChoice::as_str),
+            i64::from(preset.quality),
+            preset.eager,
+            preset.created_at,
+            preset.updated_at,
+        );
+        let stored = self.engine.write_rows(upsert, preset_from_row).await?;
+        stored
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Catalog("the preset upsert returned no row".into()))
     }
 
     pub async fn preset(&self, environment_id: Uuid, name: &str) -> Result<Option<Preset>> {
-        let row = sqlx::query(
+        let select = statement!(
             "SELECT name, width, height, fit, format, quality, eager, created_at, updated_at \
              FROM presets WHERE environment_id = $1 AND name = $2",
-        )
-        .bind(environment_id.to_string())
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(preset_from_row).transpose()
+            environment_id,
+            name,
+        );
+        self.engine.row(select, preset_from_row).await
     }
 
     /// All of an environment's presets, by name.
     pub async fn presets(&self, environment_id: Uuid) -> Result<Vec<Preset>> {
-        const SQL: &str = "SELECT name, width, height, fit, format, quality, eager, created_at, \
-                           updated_at FROM presets WHERE environment_id = $1 ORDER BY name";
-        let remembered = self.remembered.as_deref();
+        let remembered = self.remembered();
         let lookup = remembered.map_or(Lookup::Miss(None), |r| {
             r.presets.get(&r.stamp, &environment_id)
         });
@@ -59,20 +57,12 @@ impl Catalog {
             Lookup::Hit(presets) => return Ok(presets),
             Lookup::Miss(generation) => generation,
         };
-        let key = environment_id.to_string();
-        let direct = self
-            .direct
-            .as_ref()
-            .and_then(|direct| direct.rows(SQL, [&key], |row| preset_from_row(row)));
-        let presets = match direct {
-            Some(presets) => presets?,
-            None => {
-                let rows = sqlx::query(SQL).bind(key).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(preset_from_row)
-                    .collect::<Result<Vec<_>>>()?
-            }
-        };
+        let select = statement!(
+            "SELECT name, width, height, fit, format, quality, eager, created_at, updated_at \
+             FROM presets WHERE environment_id = $1 ORDER BY name",
+            environment_id,
+        );
+        let presets = self.engine.rows(select, preset_from_row).await?;
         if let Some(remembered) = remembered {
             remembered
                 .presets
@@ -83,61 +73,58 @@ impl Catalog {
 
     /// True when a preset was removed.
     pub async fn delete_preset(&self, environment_id: Uuid, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM presets WHERE environment_id = $1 AND name = $2")
-            .bind(environment_id.to_string())
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let delete = statement!(
+            "DELETE FROM presets WHERE environment_id = $1 AND name = $2",
+            environment_id,
+            name,
+        );
+        Ok(self.engine.execute_one(delete).await? == 1)
     }
 
     pub async fn insert_signing_secret(&self, secret: &SigningSecret) -> Result<()> {
-        sqlx::query(
+        let insert = statement!(
             "INSERT INTO signing_secrets (id, environment_id, secret, created_at) \
              VALUES ($1, $2, $3, $4)",
-        )
-        .bind(secret.id.to_string())
-        .bind(secret.environment_id.to_string())
-        .bind(&secret.secret)
-        .bind(secret.created_at.timestamp_millis())
-        .execute(&self.pool)
-        .await?;
+            secret.id,
+            secret.environment_id,
+            &secret.secret,
+            secret.created_at,
+        );
+        self.engine.execute_one(insert).await?;
         Ok(())
     }
 
     /// An environment's signing secrets, newest first.
     pub async fn signing_secrets(&self, environment_id: Uuid) -> Result<Vec<SigningSecret>> {
-        let rows = sqlx::query(
+        let select = statement!(
             "SELECT id, environment_id, secret, created_at FROM signing_secrets \
              WHERE environment_id = $1 ORDER BY created_at DESC, id",
-        )
-        .bind(environment_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
+            environment_id,
+        );
+        self.engine
+            .rows(select, |row| {
                 Ok(SigningSecret {
                     id: uuid_column(row, "id")?,
                     environment_id: uuid_column(row, "environment_id")?,
-                    secret: row.try_get("secret")?,
+                    secret: row.required_text("secret")?,
                     created_at: time_column(row, "created_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     /// True when a secret was removed.
     pub async fn delete_signing_secret(&self, environment_id: Uuid, id: Uuid) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM signing_secrets WHERE environment_id = $1 AND id = $2")
-            .bind(environment_id.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let delete = statement!(
+            "DELETE FROM signing_secrets WHERE environment_id = $1 AND id = $2",
+            environment_id,
+            id,
+        );
+        Ok(self.engine.execute_one(delete).await? == 1)
     }
 }
 
-fn preset_from_row(row: &impl Columns) -> Result<Preset> {
+fn preset_from_row(row: &dyn Columns) -> Result<Preset> {
     let corrupt = |what: &str| Error::Catalog(format!("stored preset has a bad {what}"));
     let dimension = |column: &str| -> Result<Option<u32>> {
         row.int(column)?

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::statement::statement;
 use super::{Catalog, image_from_row};
 use crate::domain::{Image, Subject};
 use crate::error::Result;
@@ -15,16 +16,16 @@ impl Catalog {
         environment_id: Uuid,
         number: i64,
     ) -> Result<Option<Image>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            image_columns!(),
-            " FROM images WHERE environment_id = $1 AND number = $2 AND expires_at IS NULL"
-        ))
-        .bind(environment_id.to_string())
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(image_from_row).transpose()
+        let select = statement!(
+            concat!(
+                "SELECT ",
+                image_columns!(),
+                " FROM images WHERE environment_id = $1 AND number = $2 AND expires_at IS NULL"
+            ),
+            environment_id,
+            number,
+        );
+        self.engine.row(select, image_from_row).await
     }
 
     /// Points a subject's slot at an image.
@@ -35,17 +36,16 @@ impl Catalog {
         image_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO slots (environment_id, subject, image_id, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (environment_id, subject) DO UPDATE SET image_id = excluded.image_id, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(environment_id.to_string())
-        .bind(subject.as_str())
-        .bind(image_id.to_string())
-        .bind(now.timestamp_millis())
-        .execute(&self.pool)
-        .await?;
+        let upsert = statement!(
+            "INSERT INTO slots (environment_id, subject, image_id, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (environment_id, subject) \
+             DO UPDATE SET image_id = excluded.image_id, updated_at = excluded.updated_at",
+            environment_id,
+            subject.as_str(),
+            image_id,
+            now,
+        );
+        self.engine.execute_one(upsert).await?;
         Ok(())
     }
 
@@ -55,15 +55,16 @@ impl Catalog {
         environment_id: Uuid,
         subject: &Subject,
     ) -> Result<Option<Image>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            image_columns!(),
-            " FROM images WHERE id = (SELECT image_id FROM slots WHERE environment_id = $1 AND subject = $2)"
-        ))
-        .bind(environment_id.to_string())
-        .bind(subject.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(image_from_row).transpose()
+        let select = statement!(
+            concat!(
+                "SELECT ",
+                image_columns!(),
+                " FROM images WHERE id = \
+                 (SELECT image_id FROM slots WHERE environment_id = $1 AND subject = $2)"
+            ),
+            environment_id,
+            subject.as_str(),
+        );
+        self.engine.row(select, image_from_row).await
     }
 }

@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
 use uuid::Uuid;
 
-use super::columns::{optional_time_column, time_column, uuid_column};
-use super::{Backend, Catalog, locks};
+use super::columns::{Columns, optional_time_column, time_column, uuid_column};
+use super::engine::Engine;
+use super::statement::statement;
+use super::{Catalog, locks};
 use crate::domain::{Credential, Environment, Scope};
 use crate::error::{Error, Result};
 
@@ -19,70 +20,70 @@ pub const CREDENTIAL_FRESHNESS: Duration = Duration::from_millis(500);
 impl Catalog {
     /// Creates the environment only if the catalog has none yet; true when it did. On
     /// SQLite one statement is atomic; on PostgreSQL two instances starting together could
-    /// both see an empty table, so the statement runs under a transaction-scoped advisory
+    /// both see an empty table, so the statement runs after a transaction-scoped advisory
     /// lock.
     pub async fn insert_first_environment(&self, env: &Environment) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(locks::BOOTSTRAP_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query(
+        let insert = statement!(
             "INSERT INTO environments (id, name, created_at) \
              SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM environments)",
-        )
-        .bind(env.id.to_string())
-        .bind(&env.name)
-        .bind(env.created_at.timestamp_millis())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+            env.id,
+            &env.name,
+            env.created_at,
+        );
+        let statements = match &*self.engine {
+            Engine::Sqlite(_) => vec![insert],
+            Engine::Postgres(_) => vec![
+                statement!("SELECT pg_advisory_xact_lock($1)", locks::BOOTSTRAP_LOCK),
+                insert,
+            ],
+        };
+        let changed = self.engine.execute(statements).await?;
+        Ok(changed.last() == Some(&1))
     }
 
     pub async fn insert_environment(&self, env: &Environment) -> Result<()> {
-        sqlx::query("INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(env.id.to_string())
-            .bind(&env.name)
-            .bind(env.created_at.timestamp_millis())
-            .execute(&self.pool)
+        self.engine
+            .execute_one(statement!(
+                "INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)",
+                env.id,
+                &env.name,
+                env.created_at,
+            ))
             .await?;
         Ok(())
     }
 
     pub async fn environment(&self, id: Uuid) -> Result<Option<Environment>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM environments WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Environment {
-                id: uuid_column(&row, "id")?,
-                name: row.try_get("name")?,
-                created_at: time_column(&row, "created_at")?,
+        let select = statement!(
+            "SELECT id, name, created_at FROM environments WHERE id = $1",
+            id
+        );
+        self.engine
+            .row(select, |row| {
+                Ok(Environment {
+                    id: uuid_column(row, "id")?,
+                    name: row.required_text("name")?,
+                    created_at: time_column(row, "created_at")?,
+                })
             })
-        })
-        .transpose()
+            .await
     }
 
     pub async fn insert_credential(&self, credential: &Credential) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO credentials (id, environment_id, scopes, secret_hash, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(credential.id.to_string())
-        .bind(credential.environment_id.to_string())
-        .bind(Scope::join(&credential.scopes))
-        .bind(&credential.secret_hash)
-        .bind(credential.created_at.timestamp_millis())
-        .bind(credential.expires_at.map(|t| t.timestamp_millis()))
-        .execute(&self.pool)
-        .await?;
+        self.engine
+            .execute_one(statement!(
+                "INSERT INTO credentials (id, environment_id, scopes, secret_hash, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                credential.id,
+                credential.environment_id,
+                Scope::join(&credential.scopes),
+                credential.secret_hash.as_slice(),
+                credential.created_at,
+                credential.expires_at,
+            ))
+            .await?;
         Ok(())
     }
-
     /// A credential by id, as the catalog held it at most [`CREDENTIAL_FRESHNESS`] ago.
     pub async fn credential(&self, id: Uuid) -> Result<Option<Credential>> {
         if let Some((credential, read_at)) = self.credentials.get(&id)
@@ -106,25 +107,25 @@ impl Catalog {
     }
 
     async fn read_credential(&self, id: Uuid) -> Result<Option<Credential>> {
-        let row = sqlx::query(
+        let select = statement!(
             "SELECT id, environment_id, scopes, secret_hash, created_at, expires_at \
              FROM credentials WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            let scopes: String = row.try_get("scopes")?;
-            Ok(Credential {
-                id: uuid_column(&row, "id")?,
-                environment_id: uuid_column(&row, "environment_id")?,
-                scopes: Scope::parse_list(&scopes)
-                    .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,
-                secret_hash: row.try_get("secret_hash")?,
-                created_at: time_column(&row, "created_at")?,
-                expires_at: optional_time_column(&row, "expires_at")?,
-            })
-        })
-        .transpose()
+            id
+        );
+        self.engine.row(select, credential_from_row).await
     }
+}
+
+fn credential_from_row(row: &dyn Columns) -> Result<Credential> {
+    Ok(Credential {
+        id: uuid_column(row, "id")?,
+        environment_id: uuid_column(row, "environment_id")?,
+        scopes: Scope::parse_list(&row.required_text("scopes")?)
+            .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,
+        secret_hash: row
+            .bytes("secret_hash")?
+            .ok_or_else(|| Error::Catalog("secret_hash is unexpectedly NULL".into()))?,
+        created_at: time_column(row, "created_at")?,
+        expires_at: optional_time_column(row, "expires_at")?,
+    })
 }

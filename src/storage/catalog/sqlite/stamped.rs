@@ -1,8 +1,8 @@
 //! Image rows and presets remembered on SQLite, and still exact across processes.
 //!
 //! Serving a small image is one primary-key read of its row, and under load that read
-//! (a WAL read transaction, the b-tree probe, the row decode, sqlx's hand-off) was a
-//! large part of the server's CPU. Caching the row is only safe if a change made by
+//! (a WAL read transaction, the b-tree probe, the row decode) was a large part of the
+//! server's CPU. Caching the row is only safe if a change made by
 //! *any* connection is noticed before the next read, because other instances and
 //! processes (`imagestore key create`, a second `serve` on the same file) write the same
 //! file, and a delete must take effect at once.
@@ -53,7 +53,7 @@ use crate::domain::{Image, Preset};
 use crate::storage::generational::Generational;
 
 /// Witness of "nothing committed since": the generation of a SQLite WAL database.
-pub(super) struct WalStamp {
+pub(in crate::storage::catalog) struct WalStamp {
     /// In a mutex because a connection may not be shared between threads, and because
     /// draining the event queue and moving the generation must be one step: a lookup that
     /// finds the queue empty must also find the generation another lookup moved for the
@@ -157,7 +157,7 @@ const REMEMBERED_IMAGES: usize = 20_000;
 const REMEMBERED_PRESET_LISTS: usize = 1_000;
 
 /// The catalog's remembered reads on SQLite.
-pub(super) struct Remembered {
+pub(in crate::storage::catalog) struct Remembered {
     pub stamp: WalStamp,
     /// By (environment, image id); live images only, never an absence.
     pub images: Stamped<(Uuid, Uuid), Image>,
@@ -178,7 +178,7 @@ impl Remembered {
 
 /// Values read from the catalog, each kept with the generation it was read in and
 /// returned only while the generation is unchanged; hits and misses are counted.
-pub(super) struct Stamped<K, V> {
+pub(in crate::storage::catalog) struct Stamped<K, V> {
     values: Generational<K, V>,
     /// Registered once: a labelled `counter!` per lookup costs a registry search.
     hits: metrics::Counter,
@@ -188,7 +188,7 @@ pub(super) struct Stamped<K, V> {
 /// The outcome of a lookup: the remembered value, or the generation to read under
 /// (`None`: nothing may be kept, because the catalog is not remembered or SQLite could
 /// not tell its data version).
-pub(super) enum Lookup<V> {
+pub(in crate::storage::catalog) enum Lookup<V> {
     Hit(V),
     Miss(Option<u64>),
 }
@@ -231,11 +231,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
 #[cfg(test)]
 mod tests {
     use super::WalStamp;
-    use crate::storage::catalog::Catalog;
+    use crate::storage::catalog::engine::Engine;
     use crate::storage::catalog::seeded::Seeded;
+    use crate::storage::catalog::sqlite::Sqlite;
+    use crate::storage::catalog::{Catalog, Remembered};
 
-    /// A remembered row is really answered from memory: a copy of the catalog that can
-    /// reach neither SQLite path (its pool closed, no direct reads) still finds it.
+    /// A remembered row is really answered from memory: a catalog sharing the memory
+    /// whose reads all fail still finds it.
     /// And it stays exact: a delete and a new preset committed by another instance on
     /// the same file are seen by the next read.
     #[tokio::test]
@@ -243,16 +245,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let seeded = Seeded::open(dir.path()).await;
         let (a, env, id) = (&seeded.catalog, seeded.environment.id, seeded.image.id);
-        assert!(a.remembered.is_some(), "a file catalog remembers");
+        let Engine::Sqlite(sqlite) = &*a.engine else {
+            unreachable!("a sqlite: URL")
+        };
+        let memory: Option<std::sync::Arc<Remembered>> = sqlite.remembered.clone();
+        assert!(memory.is_some(), "a file catalog remembers");
         let read = a.image(env, id).await.unwrap().expect("the image");
         assert_eq!(a.presets(env).await.unwrap(), vec![seeded.preset.clone()]);
 
-        let cut_off = Catalog {
-            pool: sqlx::AnyPool::connect_lazy("sqlite::memory:").unwrap(),
-            direct: None,
-            ..a.clone()
-        };
-        cut_off.pool.close().await;
+        let cut_off = Catalog::with_engine(Engine::Sqlite(
+            Sqlite::cut_off(&seeded.url, memory).unwrap(),
+        ));
+        assert!(
+            cut_off.environment(env).await.is_err(),
+            "the reads still work"
+        );
         let remembered = cut_off.image(env, id).await.unwrap().expect("remembered");
         assert_eq!(format!("{remembered:?}"), format!("{read:?}"));
         assert_eq!(cut_off.presets(env).await.unwrap().len(), 1);
