@@ -10,7 +10,7 @@ catalog while the server is stopped.
 Every seeded row is a clone of a real row already in the catalog (an image uploaded
 through the API just before), with a fresh UUID, serve key, unique blob key, subject and
 timestamps. Cloning rather than inventing the format, size, hash and placeholder columns
-means the server's row parser (src/storage/catalog/mod.rs, `image_from_row`) sees exactly
+means the server's row parser (src/storage/catalog/columns.rs, `image_from_row`) sees exactly
 the values it writes itself, so the rows are valid by construction and stay valid if the
 parser gets stricter. The seeded rows' blobs do not exist: fetching their bytes would 404,
 which no catalog scenario does.

@@ -19,6 +19,10 @@ use crate::storage::Catalog;
 
 const PREFIX: &str = "isk_";
 
+/// Upload tokens (see `service::upload_tokens`) have the same shape under their own
+/// prefix, so that neither kind is ever taken for the other.
+const UPLOAD_PREFIX: &str = "iut_";
+
 /// A freshly minted key: the token (shown once) and the hash to store.
 pub struct MintedToken {
     pub token: String,
@@ -26,11 +30,31 @@ pub struct MintedToken {
 }
 
 pub fn mint_token(credential_id: Uuid) -> Result<MintedToken> {
+    mint_with(PREFIX, credential_id)
+}
+
+/// A new upload token for the grant `id`.
+pub fn mint_upload_token(id: Uuid) -> Result<MintedToken> {
+    mint_with(UPLOAD_PREFIX, id)
+}
+
+fn mint_with(prefix: &str, id: Uuid) -> Result<MintedToken> {
     let secret = random_hex(32)?;
     Ok(MintedToken {
-        token: format!("{PREFIX}{}_{secret}", credential_id.simple()),
+        token: format!("{prefix}{}_{secret}", id.simple()),
         secret_hash: hash_secret(&secret),
     })
+}
+
+/// The grant id an upload token names; None when it is not shaped like one.
+pub fn upload_token_id(token: &str) -> Option<Uuid> {
+    split_with(UPLOAD_PREFIX, token).map(|(id, _)| id)
+}
+
+/// Whether an upload token's secret hashes to `secret_hash`, in constant time.
+pub fn upload_token_matches(token: &str, secret_hash: &[u8]) -> bool {
+    split_with(UPLOAD_PREFIX, token)
+        .is_some_and(|(_, secret)| bool::from(hash_secret(secret).ct_eq(secret_hash)))
 }
 
 fn hash_secret(secret: &str) -> Vec<u8> {
@@ -39,7 +63,11 @@ fn hash_secret(secret: &str) -> Vec<u8> {
 
 /// Splits a token into credential id and secret; None when it is not shaped like ours.
 fn split_token(token: &str) -> Option<(Uuid, &str)> {
-    let rest = token.strip_prefix(PREFIX)?;
+    split_with(PREFIX, token)
+}
+
+fn split_with<'t>(prefix: &str, token: &'t str) -> Option<(Uuid, &'t str)> {
+    let rest = token.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;
     if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -76,6 +104,7 @@ pub async fn authenticate(catalog: &Catalog, token: &str) -> Result<Principal> {
         .expires_at
         .is_none_or(|expires_at| expires_at > chrono::Utc::now());
     if bool::from(presented.ct_eq(&credential.secret_hash)) && unexpired {
+        catalog.note_use(&credential);
         Ok(Principal {
             environment_id: credential.environment_id,
             credential_id: credential.id,

@@ -23,6 +23,10 @@ pub enum Error {
     /// indistinguishable on purpose.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request is sound but the thing is not in a state that allows it (an
+    /// environment that still holds images, say).
+    #[error("{0}")]
+    Conflict(String),
     /// A parameter, header or field the client sent is not acceptable.
     #[error("{message}")]
     InvalidInput {
@@ -108,6 +112,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::SignatureInvalid(_) => "signature_invalid",
             Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
             Error::InvalidInput { .. } => "invalid_input",
             Error::PayloadTooLarge { .. } => "too_large",
             Error::UnsupportedMedia(_) => "unsupported_media",

@@ -1,15 +1,16 @@
-//! The `imagestore` command: `serve`, `environment create`, `key create`, `gc`, `migrate`,
-//! `verify`. Each
+//! The `imagestore` command: `serve`, `environment create|list|delete`, `key
+//! create|list|revoke` (in `admin_cli`), `gc`, `migrate`, `verify`. Each
 //! parses its flags, calls the library, and prints; the admin commands print exactly one
 //! JSON object on stdout so that scripts can read them.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use uuid::Uuid;
 
 use imagestore::config::{LogFormat, ServeArgs, StorageArgs};
-use imagestore::domain::Scope;
+
+mod admin_cli;
+use admin_cli::{EnvironmentCommand, KeyCommand};
 
 /// mimalloc rather than glibc's malloc for everything Rust allocates: a small-file GET makes
 /// a few dozen short-lived allocations, and glibc spent 7.7% of the server's CPU on them
@@ -66,65 +67,20 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum EnvironmentCommand {
-    /// Create an environment; prints {"id", "name"}.
-    Create {
-        #[command(flatten)]
-        storage: StorageArgs,
-        #[arg(long)]
-        name: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeyCommand {
-    /// Create an API key; prints {"id", "token", "scopes"}. The token is shown only here.
-    Create {
-        #[command(flatten)]
-        storage: StorageArgs,
-        #[arg(long)]
-        environment: Uuid,
-        /// Comma-separated: images:read, images:write, admin.
-        #[arg(long, default_value = "images:read,images:write")]
-        scopes: String,
-    },
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tune_allocators();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args).await,
-        Command::Environment(EnvironmentCommand::Create { storage, name }) => {
+        Command::Environment(command) => {
             let _logs = init_logs(LogFormat::Text);
-            let service = open(&storage).await?;
-            let environment = service.create_environment(&name).await?;
-            println!(
-                "{}",
-                json!({ "id": environment.id, "name": environment.name })
-            );
+            println!("{}", admin_cli::environment(command).await?);
             Ok(())
         }
-        Command::Key(KeyCommand::Create {
-            storage,
-            environment,
-            scopes,
-        }) => {
+        Command::Key(command) => {
             let _logs = init_logs(LogFormat::Text);
-            let scopes = Scope::parse_list(&scopes)?;
-            let service = open(&storage).await?;
-            let key = service.create_key(environment, scopes).await?;
-            println!(
-                "{}",
-                json!({
-                    "id": key.id,
-                    "environmentId": key.environment_id,
-                    "token": key.token,
-                    "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                })
-            );
+            println!("{}", admin_cli::key(command).await?);
             Ok(())
         }
         Command::Gc {
@@ -247,9 +203,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({
-                "firstStart": "created environment 'default' and an admin key; keep the token, it is not shown again",
+                "firstStart": "created environment 'default' with an admin key, and an operator key; keep the tokens, they are not shown again",
                 "environment": { "id": first.environment.id, "name": first.environment.name },
-                "key": { "id": first.key.id, "token": first.key.token, "scopes": ["admin"] },
+                "key": admin_cli::created_key_json(&first.key),
+                "operator": admin_cli::created_key_json(&first.operator),
             })
         );
     }

@@ -106,8 +106,12 @@ async fn copy_images(
             text("blob_key")?,
             text("content_hash")?,
         );
-        let uuid = uuid::Uuid::parse_str(&id)
-            .map_err(|e| Error::Catalog(format!("image row id {id:?}: {e}")))?;
+        let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+            report.failures.push(format!(
+                "image row {id:?}: its id is not a UUID; not copied"
+            ));
+            continue;
+        };
         if to.catalog.image_exists(uuid).await? {
             report.images_already_there += 1;
             continue;

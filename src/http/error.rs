@@ -52,6 +52,7 @@ pub fn classify(error: &Error) -> Classified {
             None,
         ),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", None, None),
+        Error::Conflict(_) => (StatusCode::CONFLICT, "REQUEST_FAILED", None, None),
         Error::InvalidInput { target, .. } => (
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
@@ -141,6 +142,7 @@ pub fn public_message(error: &Error) -> String {
         ),
         Error::SignatureInvalid(_)
         | Error::NotFound(_)
+        | Error::Conflict(_)
         | Error::InvalidInput { .. }
         | Error::PayloadTooLarge { .. }
         | Error::UnsupportedMedia(_)

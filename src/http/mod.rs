@@ -56,7 +56,9 @@ pub struct Timeouts {
     info(title = "imagestore", description = "A self-hostable image service: validated, \
         metadata-stripped, durably stored images served fast and safely."),
     modifiers(&SecuritySchemes),
-    tags((name = "environments", description = "The environment a key belongs to"),
+    tags((name = "environments", description = "Environments (tenants): made and removed by operator keys, read by their own keys"),
+        (name = "keys", description = "An environment's API keys and its audit log"),
+        (name = "uploads", description = "Upload tokens: direct uploads from a browser"),
         (name = "images", description = "The native, PingOne-shaped images API"),
         (name = "renditions", description = "Presets, signed rendition URLs and their secrets"),
         (name = "content", description = "Image bytes and renditions at their public hrefs"),
@@ -130,7 +132,21 @@ pub fn router(
 + Sync
 + 'static {
     let (routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(native::environments::get_environment))
+        .routes(routes!(
+            native::environments::create_environment,
+            native::environments::list_environments
+        ))
+        .routes(routes!(
+            native::environments::get_environment,
+            native::environments::update_environment,
+            native::environments::delete_environment
+        ))
+        .routes(routes!(native::keys::create_key, native::keys::list_keys))
+        .routes(routes!(native::keys::get_key, native::keys::revoke_key))
+        .routes(routes!(native::audit::list_audit_events))
+        .routes(routes!(native::upload_tokens::create_upload_token))
+        .routes(routes!(native::upload_tokens::revoke_upload_token))
+        .routes(routes!(native::upload_tokens::upload_with_token))
         .routes(routes!(
             native::images::upload_image,
             native::images::list_images
@@ -140,6 +156,10 @@ pub fn router(
             native::images::delete_image
         ))
         .routes(routes!(native::sessions::create_session))
+        .routes(routes!(
+            native::sessions::get_current_session,
+            native::sessions::end_current_session
+        ))
         .routes(routes!(native::presets::list_presets))
         .routes(routes!(
             native::presets::put_preset,
@@ -196,6 +216,7 @@ pub fn router(
     ServiceBuilder::new()
         .layer(RequestContextLayer)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(edge::cors::layer(&state))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

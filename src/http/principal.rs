@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 pub const SESSION_COOKIE: &str = "imagestore_session";
 
 /// The session token among the request's cookies, under our name or Akana's.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -41,7 +41,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The CSRF token a request presents, under our header name or Akana's.
-fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn csrf_header(headers: &HeaderMap) -> Option<&str> {
     headers
         .iter()
         .find(|(name, _)| {

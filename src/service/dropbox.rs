@@ -31,6 +31,7 @@ impl Service {
             filename,
             subject: None,
             expires_at: Some(Utc::now() + ttl),
+            ..Default::default()
         };
         Ok(self
             .upload(principal, environment_id, request, body)

@@ -27,7 +27,7 @@ use super::Service;
 use super::renditions::Described;
 use crate::domain::{Image, NewImage, Placeholder, Principal, Scope, Subject, random_hex};
 use crate::error::{Error, Result};
-use crate::media::{self, placeholder};
+use crate::media::{self, ImageFormat, placeholder};
 use crate::storage::{BlobStore, capacity, staging};
 
 /// What the client said about an upload besides its bytes.
@@ -38,6 +38,10 @@ pub struct UploadRequest {
     pub subject: Option<Subject>,
     /// Some: hold the image as a dropbox item until then, unless it is claimed.
     pub expires_at: Option<DateTime<Utc>>,
+    /// A tighter byte limit than the server's (an upload token's).
+    pub max_bytes: Option<u64>,
+    /// Only these formats are accepted (an upload token's); `None`: any.
+    pub formats: Option<Vec<ImageFormat>>,
 }
 
 impl Service {
@@ -53,6 +57,20 @@ impl Service {
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
         principal.require(environment_id, Scope::ImagesWrite)?;
+        self.upload_granted(environment_id, request, body).await
+    }
+
+    /// [`Service::upload`] once access is decided: by a principal's scope there, by an
+    /// upload token's grant in `upload_tokens`.
+    pub(super) async fn upload_granted<S>(
+        &self,
+        environment_id: Uuid,
+        request: UploadRequest,
+        body: S,
+    ) -> Result<Described>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin + Send,
+    {
         let image = match self.store_upload(environment_id, request, body).await {
             Ok(image) => image,
             Err(error) => {
@@ -83,17 +101,28 @@ impl Service {
     where
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
-        let spooled = spool(
-            &self.settings.temp_dir,
-            self.settings.max_upload_bytes,
-            body,
-        )
-        .await?;
+        let limit = request
+            .max_bytes
+            .map_or(self.settings.max_upload_bytes, |max| {
+                max.min(self.settings.max_upload_bytes)
+            });
+        let spooled = spool(&self.settings.temp_dir, limit, body).await?;
         let limits = self.settings.media.clone();
+        let formats = request.formats.clone();
         let (ingested, content_hash, placeholder) = self
             .processing
             .run(move || {
                 let mut ingested = media::ingest(spooled.into_bytes()?, &limits)?;
+                if let Some(formats) = formats
+                    && !formats.contains(&ingested.format)
+                {
+                    let accepted: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+                    return Err(Error::UnsupportedMedia(format!(
+                        "this upload accepts only {}; the image is {}",
+                        accepted.join(", "),
+                        ingested.format.name()
+                    )));
+                }
                 let hash = blake3::hash(&ingested.bytes).to_hex().to_string();
                 let placeholder = match placeholder::for_upload(&mut ingested) {
                     Ok(made) => Some(Placeholder {

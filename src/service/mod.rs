@@ -3,9 +3,11 @@
 //! the only place that checks a principal against what it asks for. It knows nothing of
 //! HTTP: the edge parses a request, calls one method here, and renders the result.
 
+mod control;
 mod dropbox;
 mod external_images;
 mod ingest;
+mod origins;
 mod presets;
 mod processing;
 mod remembered_answers;
@@ -16,6 +18,7 @@ mod sessions;
 mod signing;
 mod single_flight;
 mod slots;
+mod upload_tokens;
 mod variant_budget;
 mod variant_name;
 
@@ -23,23 +26,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+pub use control::{CreatedKey, EnvironmentChanges};
 pub use external_images::AnyImage;
 pub use ingest::UploadRequest;
+pub use origins::OriginScope;
 pub use presets::PresetInput;
 pub use processing::Processing;
 pub use renditions::{Described, RenditionSource, Target, Transform, Variant};
 pub use serving::{Caching, HrefCaller, HrefRequest, RenditionQuery, ServedHref};
 pub use sessions::CreatedSession;
 use single_flight::SingleFlight;
+pub use upload_tokens::{CreatedUploadToken, UploadTokenRequest};
 pub use variant_budget::RenditionBudget;
 use variant_budget::VariantBudget;
 
 use crate::auth;
-use crate::domain::{Credential, Environment, Image, Page, Principal, Scope, Subject};
+use crate::domain::{Environment, Image, Page, Principal, Scope, Subject};
 use crate::error::{Error, Result};
 use crate::media::MediaLimits;
 use crate::storage::blobs::BlobRead;
@@ -75,25 +80,21 @@ pub struct Service {
     variant_budget: VariantBudget,
     /// Metadata answers, as the edge rendered them (see `remembered_answers`).
     answers: remembered_answers::RememberedAnswers,
+    /// Every environment's allowed origins, briefly (see `origins`).
+    known_origins: origins::KnownOrigins,
     /// `imagestore_renditions_total{cache="hit"}`, registered once: a variant served warm
     /// would otherwise look its series up in the registry on every request.
     rendition_hits: metrics::Counter,
-}
-
-/// A created key: the only moment its token is visible.
-#[derive(Debug, Clone)]
-pub struct CreatedKey {
-    pub id: Uuid,
-    pub environment_id: Uuid,
-    pub token: String,
-    pub scopes: Vec<Scope>,
 }
 
 /// What `bootstrap` made on an empty catalog.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
     pub environment: Environment,
+    /// The environment's admin key.
     pub key: CreatedKey,
+    /// The deployment's first operator key.
+    pub operator: CreatedKey,
 }
 
 /// Largest page a listing returns.
@@ -113,6 +114,7 @@ impl Service {
             answers: remembered_answers::RememberedAnswers::new(
                 remembered_answers::REMEMBERED_ANSWERS,
             ),
+            known_origins: Default::default(),
             rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
         })
     }
@@ -139,56 +141,24 @@ impl Service {
         auth::authenticate(&self.catalog, token).await
     }
 
-    pub async fn create_environment(&self, name: &str) -> Result<Environment> {
-        let environment = new_environment(name)?;
-        self.catalog.insert_environment(&environment).await?;
-        Ok(environment)
-    }
-
-    /// The principal's own environment; any other answers NotFound, as a missing one does.
-    pub async fn environment(&self, principal: &Principal, id: Uuid) -> Result<Environment> {
-        if principal.environment_id != id {
-            return Err(Error::NotFound("environment"));
-        }
-        self.catalog
-            .environment(id)
-            .await?
-            .ok_or(Error::NotFound("environment"))
-    }
-
-    pub async fn create_key(&self, environment_id: Uuid, scopes: Vec<Scope>) -> Result<CreatedKey> {
-        if self.catalog.environment(environment_id).await?.is_none() {
-            return Err(Error::NotFound("environment"));
-        }
-        let id = Uuid::new_v4();
-        let minted = auth::mint_token(id)?;
-        self.catalog
-            .insert_credential(&Credential {
-                id,
-                environment_id,
-                scopes: scopes.clone(),
-                secret_hash: minted.secret_hash,
-                created_at: Utc::now(),
-                expires_at: None,
-            })
-            .await?;
-        Ok(CreatedKey {
-            id,
-            environment_id,
-            token: minted.token,
-            scopes,
-        })
-    }
-
-    /// On an empty catalog, creates the `default` environment and an admin key so that a
-    /// newcomer can upload at once. Returns None when the catalog already had data.
+    /// On an empty catalog, creates the `default` environment with an admin key, and an
+    /// operator key, so that a newcomer can upload at once and provision more tenants.
+    /// Returns None when the catalog already had data.
     pub async fn bootstrap(&self) -> Result<Option<Bootstrap>> {
-        let environment = new_environment("default")?;
+        let environment = control::new_environment("default", Default::default())?;
         if !self.catalog.insert_first_environment(&environment).await? {
             return Ok(None);
         }
-        let key = self.create_key(environment.id, vec![Scope::Admin]).await?;
-        Ok(Some(Bootstrap { environment, key }))
+        let shell = Principal::shell();
+        let key = self
+            .create_key(&shell, environment.id, None, vec![Scope::Admin], None)
+            .await?;
+        let operator = self.create_operator_key(&shell, None).await?;
+        Ok(Some(Bootstrap {
+            environment,
+            key,
+            operator,
+        }))
     }
 
     pub async fn image(
@@ -215,12 +185,7 @@ impl Service {
         limit: u32,
     ) -> Result<Page<Described>> {
         principal.require(environment_id, Scope::ImagesRead)?;
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::InvalidInput {
-                target: "limit",
-                message: format!("limit must be between 1 and {MAX_PAGE}"),
-            });
-        }
+        check_page_limit(limit)?;
         let page = self
             .catalog
             .list_images(environment_id, subject, after, limit)
@@ -321,20 +286,14 @@ impl Service {
     }
 }
 
-fn new_environment(name: &str) -> Result<Environment> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > 200
-        || name.chars().any(crate::domain::is_hidden_character)
-    {
-        return Err(Error::InvalidInput {
-            target: "name",
-            message: "an environment name must be 1 to 200 printable characters".into(),
-        });
+/// Refuses a page size outside 1..=[`MAX_PAGE`].
+fn check_page_limit(limit: u32) -> Result<()> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput {
+            target: "limit",
+            message: format!("limit must be between 1 and {MAX_PAGE}"),
+        })
     }
-    Ok(Environment {
-        id: Uuid::new_v4(),
-        name: name.to_string(),
-        created_at: Utc::now(),
-    })
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::Service;
+use super::control::audit_entry;
 use super::renditions::Transform;
 use super::signing;
 use crate::domain::rendition_params as params;
@@ -78,7 +79,15 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.catalog.put_preset(environment_id, &preset).await
+        let audit = audit_entry(
+            principal,
+            Some(environment_id),
+            "preset.put",
+            format!("preset/{name}"),
+        );
+        self.catalog
+            .put_preset(environment_id, &preset, &audit)
+            .await
     }
 
     pub async fn preset(
@@ -107,7 +116,17 @@ impl Service {
         name: &str,
     ) -> Result<()> {
         principal.require(environment_id, Scope::ImagesWrite)?;
-        if self.catalog.delete_preset(environment_id, name).await? {
+        let audit = audit_entry(
+            principal,
+            Some(environment_id),
+            "preset.delete",
+            format!("preset/{name}"),
+        );
+        if self
+            .catalog
+            .delete_preset(environment_id, name, &audit)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::NotFound("preset"))
@@ -122,17 +141,27 @@ impl Service {
         environment_id: Uuid,
     ) -> Result<SigningSecret> {
         principal.require(environment_id, Scope::Admin)?;
-        self.new_signing_secret(environment_id).await
+        self.new_signing_secret(principal, environment_id).await
     }
 
-    async fn new_signing_secret(&self, environment_id: Uuid) -> Result<SigningSecret> {
+    async fn new_signing_secret(
+        &self,
+        principal: &Principal,
+        environment_id: Uuid,
+    ) -> Result<SigningSecret> {
         let secret = SigningSecret {
             id: Uuid::new_v4(),
             environment_id,
             secret: random_hex(32)?,
             created_at: Utc::now(),
         };
-        self.catalog.insert_signing_secret(&secret).await?;
+        let audit = audit_entry(
+            principal,
+            Some(environment_id),
+            "signing_secret.create",
+            format!("signing-secret/{}", secret.id),
+        );
+        self.catalog.insert_signing_secret(&secret, &audit).await?;
         Ok(secret)
     }
 
@@ -152,9 +181,15 @@ impl Service {
         id: Uuid,
     ) -> Result<()> {
         principal.require(environment_id, Scope::Admin)?;
+        let audit = audit_entry(
+            principal,
+            Some(environment_id),
+            "signing_secret.delete",
+            format!("signing-secret/{id}"),
+        );
         if self
             .catalog
-            .delete_signing_secret(environment_id, id)
+            .delete_signing_secret(environment_id, id, &audit)
             .await?
         {
             Ok(())
@@ -190,7 +225,7 @@ impl Service {
             .next()
         {
             Some(secret) => secret,
-            None => self.new_signing_secret(environment_id).await?,
+            None => self.new_signing_secret(principal, environment_id).await?,
         };
         let path = format!(
             "/images/{environment_id}/{}_{}_original.{}",

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Service;
+use super::control::audit_entry;
 use crate::domain::{Principal, Session, random_hex};
 use crate::error::{Error, Result};
 
@@ -20,20 +21,42 @@ fn session_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// How the audit log names a session: by a prefix of its token's hash, which identifies
+/// it without being usable as the cookie.
+fn session_target(token_hash: &str) -> String {
+    format!("session/{}", &token_hash[..16])
+}
+
 impl Service {
-    /// Makes a browser session from an already authenticated principal.
+    /// Makes a browser session from an already authenticated environment key (an
+    /// operator key makes none: sessions serve a browser inside one environment).
     pub async fn create_session(&self, principal: &Principal) -> Result<CreatedSession> {
+        let environment_id = principal
+            .environment_id
+            .ok_or_else(|| Error::InvalidInput {
+                target: "Authorization",
+                message: "an operator key cannot make a browser session; use an environment's key"
+                    .into(),
+            })?;
         let cookie_token = random_hex(32)?;
         let csrf_token = random_hex(16)?;
         let ttl = chrono::Duration::from_std(self.settings.session_ttl)
             .unwrap_or(chrono::Duration::hours(8));
         let expires_at = Utc::now() + ttl;
+        let token_hash = session_hash(&cookie_token);
+        let audit = audit_entry(
+            principal,
+            Some(environment_id),
+            "session.create",
+            session_target(&token_hash),
+        );
         self.catalog
             .insert_session(
-                &session_hash(&cookie_token),
+                &token_hash,
                 principal.credential_id,
                 &csrf_token,
                 expires_at,
+                &audit,
             )
             .await?;
         Ok(CreatedSession {
@@ -41,6 +64,32 @@ impl Service {
             csrf_token,
             expires_at,
         })
+    }
+
+    /// The session a cookie carries, as it stands.
+    pub async fn current_session(&self, cookie_token: &str) -> Result<Session> {
+        self.catalog
+            .session(&session_hash(cookie_token), Utc::now())
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// Ends the session a cookie carries, on every instance: its row goes, so the next
+    /// request anywhere finds none. `principal` is the session's own (the caller checked
+    /// its CSRF token).
+    pub async fn end_session(&self, principal: &Principal, cookie_token: &str) -> Result<()> {
+        let token_hash = session_hash(cookie_token);
+        let audit = audit_entry(
+            principal,
+            principal.environment_id,
+            "session.end",
+            session_target(&token_hash),
+        );
+        if self.catalog.delete_session(&token_hash, &audit).await? {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated)
+        }
     }
 
     /// Resolves a session cookie; a state-changing request must also present the session's

@@ -46,6 +46,7 @@ impl Service {
             filename,
             subject: Some(subject.clone()),
             expires_at: None,
+            ..Default::default()
         };
         let image = self
             .upload(principal, environment_id, request, body)

@@ -81,6 +81,8 @@ impl TestStorage {
             Some(path) => {
                 let db = rusqlite::Connection::open(path).unwrap();
                 db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                // As the server's connections: a delete cascades as it does there.
+                db.pragma_update(None, "foreign_keys", "ON").unwrap();
                 let values: Vec<rusqlite::types::Value> = params
                     .iter()
                     .map(|param| match param {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 use imagestore::Running;
 use imagestore::config::ServeArgs;
-use imagestore::domain::Scope;
+use imagestore::domain::{Principal, Scope};
 use reqwest::Client;
 use serde_json::Value;
 use uuid::Uuid;
@@ -54,6 +54,8 @@ pub struct TestServer {
     pub env: Uuid,
     /// The admin token made on first start.
     pub token: String,
+    /// The operator token made on first start (None on a deployment that had data).
+    pub operator_token: Option<String>,
     pub storage: Arc<TestStorage>,
     pub client: Client,
     running: Option<Running>,
@@ -78,6 +80,7 @@ impl TestServer {
             base,
             env: first.environment.id,
             token: first.key.token,
+            operator_token: Some(first.operator.token),
             storage,
             client: client(),
             running: Some(running),
@@ -96,6 +99,7 @@ impl TestServer {
             base,
             env: self.env,
             token: self.token.clone(),
+            operator_token: self.operator_token.clone(),
             storage: self.storage.clone(),
             client: client(),
             running: Some(running),
@@ -114,6 +118,7 @@ impl TestServer {
             base,
             env,
             token: token.to_string(),
+            operator_token: None,
             storage,
             client: client(),
             running: Some(running),
@@ -158,7 +163,7 @@ impl TestServer {
     pub async fn key(&self, env: Uuid, scopes: &[Scope]) -> String {
         let service = &self.running.as_ref().unwrap().service;
         service
-            .create_key(env, scopes.to_vec())
+            .create_key(&Principal::shell(), env, None, scopes.to_vec(), None)
             .await
             .unwrap()
             .token
@@ -171,7 +176,11 @@ impl TestServer {
     /// A second environment with an admin key, to attack the first one from.
     pub async fn other_environment(&self) -> (Uuid, String) {
         let service = &self.running.as_ref().unwrap().service;
-        let env = service.create_environment("other").await.unwrap().id;
+        let env = service
+            .create_environment(&Principal::shell(), "other", None)
+            .await
+            .unwrap()
+            .id;
         (env, self.key(env, &[Scope::Admin]).await)
     }
 

@@ -8,6 +8,7 @@ mod backends;
 mod bombs;
 mod catalog_upgrade;
 mod cluster;
+mod control_plane;
 mod dialects;
 mod fuzz_regressions;
 mod harness;

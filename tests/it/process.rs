@@ -175,6 +175,60 @@ async fn first_start_prints_a_key_and_the_admin_commands_work_beside_a_running_s
         .output()
         .unwrap();
     assert!(!bad.status.success());
+
+    // The control plane from the shell: list and revoke keys, an operator key, list and
+    // remove environments; the running server sees each change within a second.
+    let keys = run(&["key", "list", "--environment", &acme]);
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert!(
+        keys[0].get("token").is_none(),
+        "a listed key shows its token: {keys}"
+    );
+    let key_id = keys[0]["id"].as_str().unwrap();
+    run(&["key", "revoke", key_id]);
+    let refused_within_a_second = async {
+        for _ in 0..20 {
+            let status = client
+                .get(&acme_images)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if status == 401 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(
+        refused_within_a_second.await,
+        "a revoked key was still accepted"
+    );
+    let operator = run(&["key", "create", "--operator", "--name", "ops"]);
+    assert_eq!(operator["scopes"], serde_json::json!(["operator"]));
+    let operator = operator["token"].as_str().unwrap().to_string();
+    let environments = get_json_as(
+        &client,
+        &format!("{}/v1/environments", served.base),
+        &operator,
+    )
+    .await;
+    assert_eq!(environments["count"], 2, "{environments}");
+    assert_eq!(run(&["environment", "list"]).as_array().unwrap().len(), 2);
+    let holding = Command::new(BIN)
+        .args(["environment", "delete", &acme])
+        .args(&storage_args)
+        .output()
+        .unwrap();
+    assert!(
+        !holding.status.success(),
+        "an environment with images was deleted"
+    );
+    run(&["environment", "delete", &acme, "--purge"]);
+    assert_eq!(run(&["environment", "list"]).as_array().unwrap().len(), 1);
+
     sigterm(&served.child);
     assert!(served.child.wait().unwrap().success());
 }

@@ -47,6 +47,7 @@ impl Dialect for Akana {
             Error::Forbidden(_)
             | Error::SignatureInvalid(_)
             | Error::NotFound(_)
+            | Error::Conflict(_)
             | Error::InvalidInput { .. }
             | Error::PayloadTooLarge { .. }
             | Error::UnsupportedMedia(_)
@@ -119,7 +120,7 @@ pub async fn upload(
         .service
         .upload_to_dropbox(
             &principal,
-            principal.environment_id,
+            principal.home()?,
             incoming.filename,
             incoming.body,
         )
@@ -162,7 +163,7 @@ pub async fn get(
 ) -> Result<Response, AkanaError> {
     let image = state
         .service
-        .dropbox_item(&principal, principal.environment_id, picture_id(&id)?)
+        .dropbox_item(&principal, principal.home()?, picture_id(&id)?)
         .await?;
     let mut response = crate::http::content::serve_original(&state, &image, &headers).await?;
     response.headers_mut().insert(
@@ -226,7 +227,7 @@ pub async fn crop(
     };
     state
         .service
-        .crop_dropbox_item(&principal, principal.environment_id, number, crop)
+        .crop_dropbox_item(&principal, principal.home()?, number, crop)
         .await?;
     Ok(text_answer(number.to_string()))
 }

@@ -65,7 +65,8 @@ impl Dialect for QuestionPro {
                 "NOT_FOUND",
                 "1040",
             ),
-            Error::InvalidInput { .. }
+            Error::Conflict(_)
+            | Error::InvalidInput { .. }
             | Error::PayloadTooLarge { .. }
             | Error::UnsupportedMedia(_)
             | Error::MalformedImage(_)
@@ -222,10 +223,11 @@ pub async fn upload(
             filename: incoming.filename,
             subject: Some(subject),
             expires_at: None,
+            ..Default::default()
         };
         let described = state
             .service
-            .upload(&principal, principal.environment_id, request, incoming.body)
+            .upload(&principal, principal.home()?, request, incoming.body)
             .await?;
         Ok(Json(json!({"response": view(&state, &described.image)})))
     })
@@ -254,13 +256,7 @@ pub async fn list(
         loop {
             let page = state
                 .service
-                .list(
-                    &principal,
-                    principal.environment_id,
-                    Some(&subject),
-                    after,
-                    1000,
-                )
+                .list(&principal, principal.home()?, Some(&subject), after, 1000)
                 .await?;
             images.extend(page.items.iter().map(|d| view(&state, &d.image)));
             match page.next {
@@ -295,7 +291,7 @@ pub async fn get(
         let number = image_number(&image)?;
         let image = state
             .service
-            .subject_image(&principal, principal.environment_id, &subject, number)
+            .subject_image(&principal, principal.home()?, &subject, number)
             .await?;
         Ok(Json(json!({"response": view(&state, &image)})))
     })
@@ -322,7 +318,7 @@ pub async fn delete(
     in_dialect(dialect, async {
         let subject = subject(&user)?;
         let number = image_number(&image)?;
-        let env = principal.environment_id;
+        let env = principal.home()?;
         let image = state
             .service
             .subject_image(&principal, env, &subject, number)

@@ -68,6 +68,11 @@ impl Dialect for SuperOffice {
                 (StatusCode::FORBIDDEN, Message::Public, "SecurityException")
             }
             Error::NotFound(_) => (StatusCode::NOT_FOUND, Message::Public, "NotFoundException"),
+            Error::Conflict(_) => (
+                StatusCode::CONFLICT,
+                Message::Public,
+                "InvalidOperationException",
+            ),
             Error::InvalidInput {
                 target: "personId", ..
             }
@@ -172,7 +177,7 @@ pub async fn put_image(
             .service
             .replace_slot(
                 &principal,
-                principal.environment_id,
+                principal.home()?,
                 subject,
                 incoming.filename,
                 incoming.body,
@@ -230,7 +235,7 @@ pub async fn get_image(
         let subject = person(&id)?;
         let image = state
             .service
-            .slot_image(&principal, principal.environment_id, &subject)
+            .slot_image(&principal, principal.home()?, &subject)
             .await?;
         crate::http::content::serve_original(&state, &image, &headers).await
     })
@@ -263,7 +268,7 @@ pub async fn delete_image(
         let subject = person(&id)?;
         state
             .service
-            .clear_slot(&principal, principal.environment_id, &subject)
+            .clear_slot(&principal, principal.home()?, &subject)
             .await?;
         Ok(StatusCode::NO_CONTENT)
     })

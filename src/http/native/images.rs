@@ -101,6 +101,7 @@ pub async fn upload_image(
             filename: incoming.filename,
             subject,
             expires_at: None,
+            ..Default::default()
         };
         let described = state
             .service

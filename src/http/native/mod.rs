@@ -1,10 +1,15 @@
 //! The native API under `/v1`, shaped like PingOne's: images (upload, JSON create, read,
-//! list, delete) and their JSON shapes, environments, presets with signed URLs and their
-//! secrets, and browser sessions.
+//! list, delete) and their JSON shapes; the control plane (environments, keys, upload
+//! tokens for direct browser uploads, the audit log); presets with signed URLs and their
+//! secrets; and browser sessions.
 
+pub mod audit;
 pub mod environments;
 pub mod images;
 pub mod json_create;
+pub mod keys;
+pub mod paging;
 pub mod presets;
 pub mod sessions;
+pub mod upload_tokens;
 pub mod views;

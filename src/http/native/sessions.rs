@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::token_from_authorization;
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
-use crate::http::principal::SESSION_COOKIE;
+use crate::http::principal::{SESSION_COOKIE, csrf_header, session_cookie};
 use crate::http::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -59,7 +59,7 @@ pub async fn create_session(
     let view = SessionView {
         csrf_token: session.csrf_token,
         expires_at: crate::http::native::views::iso_millis(session.expires_at),
-        environment_id: principal.environment_id,
+        environment_id: principal.home()?,
     };
     let mut response = (StatusCode::CREATED, Json(view)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -68,5 +68,68 @@ pub async fn create_session(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentSessionView {
+    pub environment_id: Uuid,
+    pub scopes: Vec<&'static str>,
+    pub expires_at: String,
+}
+
+/// Describe the session the cookie carries.
+#[utoipa::path(get, path = "/v1/sessions/current", tag = "sessions",
+    operation_id = "get_current_session",
+    responses((status = 200, description = "The session", body = CurrentSessionView),
+        (status = 401, description = "No live session cookie", body = NativeErrorBody),
+        (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)))]
+pub async fn get_current_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, NativeError> {
+    let cookie = session_cookie(&headers).ok_or(Error::Unauthenticated)?;
+    let session = state.service.current_session(&cookie).await?;
+    let view = CurrentSessionView {
+        environment_id: session.principal.home()?,
+        scopes: session
+            .principal
+            .scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+        expires_at: crate::http::native::views::iso_millis(session.expires_at),
+    };
+    let mut response = Json(view).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// End the session the cookie carries, on every instance (the cookie and its CSRF token in
+/// `X-CSRF-Token`, as for every state-changing request made with a session).
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions",
+    operation_id = "end_current_session",
+    responses((status = 204, description = "Ended; the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "The session cookie, expired"))),
+        (status = 401, description = "No live session cookie, or no CSRF token", body = NativeErrorBody),
+        (status = 503, description = "Storage unreachable; retry after Retry-After", body = NativeErrorBody)))]
+pub async fn end_current_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, NativeError> {
+    let cookie = session_cookie(&headers).ok_or(Error::Unauthenticated)?;
+    let principal = state
+        .service
+        .session_principal(&cookie, csrf_header(&headers), true)
+        .await?;
+    state.service.end_session(&principal, &cookie).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
     Ok(response)
 }

@@ -144,7 +144,7 @@ pub(super) fn image_from_row(row: &dyn Columns) -> Result<Image> {
 pub(super) struct ListedRow {
     number: Option<i64>,
     id: Option<String>,
-    image: Result<Image>,
+    pub image: Result<Image>,
 }
 
 /// Reads a listed row; never fails, so that the statement's other rows are still read.

@@ -35,7 +35,12 @@ use Kind::{Bytes, Int, Text};
 pub const TABLES: &[TableCopy] = &[
     TableCopy {
         name: "environments",
-        columns: &[("id", Text), ("name", Text), ("created_at", Int)],
+        columns: &[
+            ("id", Text),
+            ("name", Text),
+            ("created_at", Int),
+            ("settings", Text),
+        ],
         order_by: "id",
     },
     TableCopy {
@@ -47,8 +52,52 @@ pub const TABLES: &[TableCopy] = &[
             ("secret_hash", Bytes),
             ("created_at", Int),
             ("expires_at", Int),
+            ("name", Text),
+            ("last_used_at", Int),
         ],
         order_by: "id",
+    },
+    TableCopy {
+        name: "operator_credentials",
+        columns: &[
+            ("id", Text),
+            ("name", Text),
+            ("secret_hash", Bytes),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("last_used_at", Int),
+        ],
+        order_by: "id",
+    },
+    TableCopy {
+        name: "upload_tokens",
+        columns: &[
+            ("id", Text),
+            ("environment_id", Text),
+            ("secret_hash", Bytes),
+            ("subject", Text),
+            ("slot", Int),
+            ("max_bytes", Int),
+            ("formats", Text),
+            ("uploads_left", Int),
+            ("created_by", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+        ],
+        order_by: "id",
+    },
+    TableCopy {
+        name: "audit_events",
+        columns: &[
+            ("number", Int),
+            ("environment_id", Text),
+            ("actor", Text),
+            ("action", Text),
+            ("target", Text),
+            ("request_id", Text),
+            ("created_at", Int),
+        ],
+        order_by: "number",
     },
     TableCopy {
         name: "presets",
@@ -230,15 +279,17 @@ impl Catalog {
     }
 
     /// After rows were inserted with their own numbers: moves PostgreSQL's identity
-    /// sequence past them, so new images never reuse a copied number. (SQLite's
-    /// AUTOINCREMENT follows explicit inserts by itself.)
+    /// sequences past them, so new images and audit events never reuse a copied number.
+    /// (SQLite's AUTOINCREMENT follows explicit inserts by itself.)
     pub async fn finish_copy(&self) -> Result<()> {
         if let Engine::Postgres(_) = &*self.engine {
-            let follow = statement!(
-                "SELECT setval(pg_get_serial_sequence('images', 'number'), \
-                 GREATEST((SELECT MAX(number) FROM images), 1))"
-            );
-            self.engine.rows(follow, |_| Ok(())).await?;
+            for table in ["images", "audit_events"] {
+                let follow = statement!(format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'number'), \
+                     GREATEST((SELECT MAX(number) FROM {table}), 1))"
+                ));
+                self.engine.rows(follow, |_| Ok(())).await?;
+            }
         }
         Ok(())
     }

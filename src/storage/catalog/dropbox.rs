@@ -73,8 +73,9 @@ impl Catalog {
             environment_id,
             number,
         );
-        let claimed = self.engine.write_rows(claim, image_from_row).await?;
-        Ok(claimed.into_iter().next())
+        // Read tolerantly, as `delete_image` does: the claim commits on either engine.
+        let claimed = self.engine.write_rows(claim, listed_row).await?;
+        claimed.into_iter().next().map(|row| row.image).transpose()
     }
 
     /// Removes dropbox items that expired and returns them, so their bytes can go too.

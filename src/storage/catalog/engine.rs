@@ -52,9 +52,20 @@ impl Engine {
         statement: Statement,
         map: impl Fn(&dyn Columns) -> Result<T> + Send + 'static,
     ) -> Result<Vec<T>> {
+        self.write_rows_with(statement, map, Vec::new()).await
+    }
+
+    /// As [`Engine::write_rows`], with `then` run after it in the same transaction (an
+    /// audit event, say), so that all of it is committed or none.
+    pub async fn write_rows_with<T: Send + 'static>(
+        &self,
+        statement: Statement,
+        map: impl Fn(&dyn Columns) -> Result<T> + Send + 'static,
+        then: Vec<Statement>,
+    ) -> Result<Vec<T>> {
         match self {
-            Engine::Sqlite(sqlite) => sqlite.write_rows(statement, map).await,
-            Engine::Postgres(postgres) => postgres.rows(&statement, map).await,
+            Engine::Sqlite(sqlite) => sqlite.write_rows(statement, map, then).await,
+            Engine::Postgres(postgres) => postgres.write_rows(&statement, map, &then).await,
         }
     }
 
@@ -63,6 +74,16 @@ impl Engine {
         match self {
             Engine::Sqlite(sqlite) => sqlite.execute(statements).await,
             Engine::Postgres(postgres) => postgres.execute(&statements).await,
+        }
+    }
+
+    /// Runs `first`, and `then` only if `first` changed a row, in one transaction;
+    /// returns how many rows `first` changed. For a change and its audit event, when the
+    /// change may find nothing to change.
+    pub async fn execute_if_changed(&self, first: Statement, then: Vec<Statement>) -> Result<u64> {
+        match self {
+            Engine::Sqlite(sqlite) => sqlite.execute_if_changed(first, then).await,
+            Engine::Postgres(postgres) => postgres.execute_if_changed(&first, &then).await,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Catalog {
     /// the cost of one indexed point read per key and period. Only keys that exist are
     /// kept, so a key made elsewhere works at once.
     credentials: Arc<Memo<Uuid, (Credential, Instant)>>,
+    /// When this process last wrote each key's `last_used_at` (see `note_use`).
+    uses_noted: Arc<Memo<Uuid, Instant>>,
 }
 
 /// How many credentials are remembered at most.
@@ -46,8 +48,10 @@ macro_rules! image_columns {
 }
 
 // After the macro, so that these modules can use it.
+mod audit;
 mod columns;
 mod copy;
+mod credentials;
 mod dropbox;
 mod engine;
 mod engine_errors;
@@ -62,17 +66,18 @@ mod slots;
 mod sqlite;
 mod statement;
 mod tenants;
+mod upload_tokens;
 
 use crate::domain::rendition_params::crop_text;
 use columns::{image_from_row, listed_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
+pub use credentials::CREDENTIAL_FRESHNESS;
 use engine::Engine;
 pub use locks::JobLock;
 use postgres::Postgres;
 use sqlite::Sqlite;
 use sqlite::stamped::{Lookup, Remembered};
 use statement::statement;
-pub use tenants::CREDENTIAL_FRESHNESS;
 
 impl Catalog {
     /// Opens the catalog at a `sqlite:` URL (creating the file if needed) or a
@@ -97,6 +102,7 @@ impl Catalog {
         Catalog {
             engine: Arc::new(engine),
             credentials: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
+            uses_noted: Arc::new(Memo::with_items(REMEMBERED_CREDENTIALS)),
         }
     }
 
@@ -219,8 +225,10 @@ impl Catalog {
             environment_id,
             id,
         );
-        let deleted = self.engine.write_rows(delete, image_from_row).await?;
-        Ok(deleted.into_iter().next())
+        // Read tolerantly: a row that cannot be read is deleted all the same (on either
+        // engine), and only then reported.
+        let deleted = self.engine.write_rows(delete, listed_row).await?;
+        deleted.into_iter().next().map(|row| row.image).transpose()
     }
 
     /// Whether an image row with this id exists in any environment, claimed or not (the

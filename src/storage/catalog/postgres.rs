@@ -47,8 +47,49 @@ impl Postgres {
         rows.iter().map(|row| map(row)).collect()
     }
 
+    /// Runs a statement that returns rows, then `then`, in one transaction.
+    pub async fn write_rows<T>(
+        &self,
+        statement: &Statement,
+        map: impl MapRow<T>,
+        then: &[Statement],
+    ) -> Result<Vec<T>> {
+        let mut transaction = self.pool.begin().await?;
+        let rows = query(statement).fetch_all(&mut *transaction).await?;
+        let mapped = rows
+            .iter()
+            .map(|row| map(row))
+            .collect::<Result<Vec<T>>>()?;
+        for statement in then {
+            query(statement).execute(&mut *transaction).await?;
+        }
+        transaction.commit().await?;
+        Ok(mapped)
+    }
+
+    /// Runs `first`, and `then` only if it changed a row, in one transaction.
+    pub async fn execute_if_changed(&self, first: &Statement, then: &[Statement]) -> Result<u64> {
+        let mut transaction = self.pool.begin().await?;
+        let changed = query(first)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        if changed > 0 {
+            for statement in then {
+                query(statement).execute(&mut *transaction).await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(changed)
+    }
+
     /// Runs statements in one transaction; how many rows each changed.
     pub async fn execute(&self, statements: &[Statement]) -> Result<Vec<u64>> {
+        // One statement is its own transaction: no BEGIN and COMMIT round trips.
+        if let [statement] = statements {
+            let done = query(statement).execute(&self.pool).await?;
+            return Ok(vec![done.rows_affected()]);
+        }
         let mut transaction = self.pool.begin().await?;
         let mut changed = Vec::with_capacity(statements.len());
         for statement in statements {

@@ -2,16 +2,22 @@
 
 use uuid::Uuid;
 
+use super::audit::record;
 use super::columns::Columns;
 use super::statement::statement;
 use super::{Catalog, Lookup, time_column, uuid_column};
 use crate::domain::rendition_params::{fit_name, parse_fit};
-use crate::domain::{FormatChoice, Preset, SigningSecret};
+use crate::domain::{AuditEntry, FormatChoice, Preset, SigningSecret};
 use crate::error::{Error, Result};
 
 impl Catalog {
     /// Creates or replaces a preset; returns it as stored.
-    pub async fn put_preset(&self, environment_id: Uuid, preset: &Preset) -> Result<Preset> {
+    pub async fn put_preset(
+        &self,
+        environment_id: Uuid,
+        preset: &Preset,
+        audit: &AuditEntry,
+    ) -> Result<Preset> {
         let upsert = statement!(
             "INSERT INTO presets (environment_id, name, width, height, fit, format, quality, \
              eager, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -30,7 +36,10 @@ impl Catalog {
             preset.created_at,
             preset.updated_at,
         );
-        let stored = self.engine.write_rows(upsert, preset_from_row).await?;
+        let stored = self
+            .engine
+            .write_rows_with(upsert, preset_from_row, vec![record(audit)])
+            .await?;
         stored
             .into_iter()
             .next()
@@ -72,16 +81,29 @@ impl Catalog {
     }
 
     /// True when a preset was removed.
-    pub async fn delete_preset(&self, environment_id: Uuid, name: &str) -> Result<bool> {
+    pub async fn delete_preset(
+        &self,
+        environment_id: Uuid,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
         let delete = statement!(
             "DELETE FROM presets WHERE environment_id = $1 AND name = $2",
             environment_id,
             name,
         );
-        Ok(self.engine.execute_one(delete).await? == 1)
+        Ok(self
+            .engine
+            .execute_if_changed(delete, vec![record(audit)])
+            .await?
+            == 1)
     }
 
-    pub async fn insert_signing_secret(&self, secret: &SigningSecret) -> Result<()> {
+    pub async fn insert_signing_secret(
+        &self,
+        secret: &SigningSecret,
+        audit: &AuditEntry,
+    ) -> Result<()> {
         let insert = statement!(
             "INSERT INTO signing_secrets (id, environment_id, secret, created_at) \
              VALUES ($1, $2, $3, $4)",
@@ -90,7 +112,7 @@ impl Catalog {
             &secret.secret,
             secret.created_at,
         );
-        self.engine.execute_one(insert).await?;
+        self.engine.execute(vec![insert, record(audit)]).await?;
         Ok(())
     }
 
@@ -114,13 +136,22 @@ impl Catalog {
     }
 
     /// True when a secret was removed.
-    pub async fn delete_signing_secret(&self, environment_id: Uuid, id: Uuid) -> Result<bool> {
+    pub async fn delete_signing_secret(
+        &self,
+        environment_id: Uuid,
+        id: Uuid,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
         let delete = statement!(
             "DELETE FROM signing_secrets WHERE environment_id = $1 AND id = $2",
             environment_id,
             id,
         );
-        Ok(self.engine.execute_one(delete).await? == 1)
+        Ok(self
+            .engine
+            .execute_if_changed(delete, vec![record(audit)])
+            .await?
+            == 1)
     }
 }
 

@@ -28,8 +28,13 @@ impl Seeded {
             id: Uuid::new_v4(),
             name: "e".into(),
             created_at: Utc::now(),
+            settings: Default::default(),
         };
-        catalog.insert_environment(&environment).await.unwrap();
+        let audit = operator_change();
+        catalog
+            .insert_environment(&environment, &audit)
+            .await
+            .unwrap();
         let now = Utc::now();
         let image = catalog
             .insert_image(&NewImage {
@@ -65,7 +70,10 @@ impl Seeded {
             created_at: now,
             updated_at: now,
         };
-        let preset = catalog.put_preset(environment.id, &preset).await.unwrap();
+        let preset = catalog
+            .put_preset(environment.id, &preset, &audit)
+            .await
+            .unwrap();
         Seeded {
             catalog,
             url,
@@ -73,5 +81,16 @@ impl Seeded {
             image,
             preset,
         }
+    }
+}
+
+/// An audit entry for the changes tests make.
+pub(super) fn operator_change() -> crate::domain::AuditEntry {
+    crate::domain::AuditEntry {
+        environment_id: None,
+        actor: "operator".into(),
+        action: "test.change".into(),
+        target: "test".into(),
+        request_id: None,
     }
 }

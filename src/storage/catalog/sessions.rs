@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::audit::record;
 use super::statement::statement;
 use super::{Catalog, time_column, uuid_column};
-use crate::domain::{Principal, Scope, Session};
+use crate::domain::{AuditEntry, Principal, Scope, Session};
 use crate::error::{Error, Result};
 
 impl Catalog {
@@ -16,6 +17,7 @@ impl Catalog {
         credential_id: Uuid,
         csrf_token: &str,
         expires_at: DateTime<Utc>,
+        audit: &AuditEntry,
     ) -> Result<()> {
         let insert = statement!(
             "INSERT INTO sessions (token_hash, credential_id, csrf_token, created_at, \
@@ -26,8 +28,18 @@ impl Catalog {
             Utc::now(),
             expires_at,
         );
-        self.engine.execute_one(insert).await?;
+        self.engine.execute(vec![insert, record(audit)]).await?;
         Ok(())
+    }
+
+    /// Ends a session; true when there was one.
+    pub async fn delete_session(&self, token_hash: &str, audit: &AuditEntry) -> Result<bool> {
+        let delete = statement!("DELETE FROM sessions WHERE token_hash = $1", token_hash);
+        Ok(self
+            .engine
+            .execute_if_changed(delete, vec![record(audit)])
+            .await?
+            == 1)
     }
 
     /// An unexpired session with the principal of its credential.
@@ -44,7 +56,7 @@ impl Catalog {
             .row(select, |row| {
                 Ok(Session {
                     principal: Principal {
-                        environment_id: uuid_column(row, "environment_id")?,
+                        environment_id: Some(uuid_column(row, "environment_id")?),
                         credential_id: uuid_column(row, "id")?,
                         scopes: Scope::parse_list(&row.required_text("scopes")?)
                             .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,

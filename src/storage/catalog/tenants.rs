@@ -1,21 +1,19 @@
-//! Environments and their credentials. A credential may be deleted or expired by any
-//! instance or process, so a remembered one is trusted only for [`CREDENTIAL_FRESHNESS`]
-//! and then read again (see `Catalog::credentials`).
-
-use std::time::{Duration, Instant};
+//! Environments (tenants) and their settings. Removing one removes every row that belongs
+//! to it in the same transaction (its credentials, images, presets, secrets, sessions,
+//! slots, external images and upload tokens by `ON DELETE CASCADE`, its audit events
+//! explicitly); its blobs are the service's to remove afterwards.
 
 use uuid::Uuid;
 
-use super::columns::{Columns, optional_time_column, time_column, uuid_column};
+use super::audit::record;
+use super::columns::Columns;
 use super::engine::Engine;
 use super::statement::statement;
-use super::{Catalog, locks};
-use crate::domain::{Credential, Environment, Scope};
+use super::{Catalog, locks, time_column, uuid_column};
+use crate::domain::{AuditEntry, Environment, EnvironmentSettings};
 use crate::error::{Error, Result};
 
-/// How long a remembered credential is trusted before it is read again: a key deleted or
-/// expired anywhere is refused everywhere within this time (the promise is one second).
-pub const CREDENTIAL_FRESHNESS: Duration = Duration::from_millis(500);
+const ENVIRONMENT_COLUMNS: &str = "id, name, created_at, settings";
 
 impl Catalog {
     /// Creates the environment only if the catalog has none yet; true when it did. On
@@ -24,11 +22,12 @@ impl Catalog {
     /// lock.
     pub async fn insert_first_environment(&self, env: &Environment) -> Result<bool> {
         let insert = statement!(
-            "INSERT INTO environments (id, name, created_at) \
-             SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM environments)",
+            "INSERT INTO environments (id, name, created_at, settings) \
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM environments)",
             env.id,
             &env.name,
             env.created_at,
+            settings_json(&env.settings)?,
         );
         let statements = match &*self.engine {
             Engine::Sqlite(_) => vec![insert],
@@ -41,91 +40,123 @@ impl Catalog {
         Ok(changed.last() == Some(&1))
     }
 
-    pub async fn insert_environment(&self, env: &Environment) -> Result<()> {
-        self.engine
-            .execute_one(statement!(
-                "INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)",
-                env.id,
-                &env.name,
-                env.created_at,
-            ))
-            .await?;
+    /// Creates an environment, recording `audit` with it.
+    pub async fn insert_environment(&self, env: &Environment, audit: &AuditEntry) -> Result<()> {
+        let insert = statement!(
+            "INSERT INTO environments (id, name, created_at, settings) VALUES ($1, $2, $3, $4)",
+            env.id,
+            &env.name,
+            env.created_at,
+            settings_json(&env.settings)?,
+        );
+        self.engine.execute(vec![insert, record(audit)]).await?;
         Ok(())
     }
 
     pub async fn environment(&self, id: Uuid) -> Result<Option<Environment>> {
         let select = statement!(
-            "SELECT id, name, created_at FROM environments WHERE id = $1",
+            format!("SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE id = $1"),
             id
         );
-        self.engine
-            .row(select, |row| {
-                Ok(Environment {
-                    id: uuid_column(row, "id")?,
-                    name: row.required_text("name")?,
-                    created_at: time_column(row, "created_at")?,
-                })
-            })
-            .await
+        self.engine.row(select, environment_from_row).await
     }
 
-    pub async fn insert_credential(&self, credential: &Credential) -> Result<()> {
-        self.engine
-            .execute_one(statement!(
-                "INSERT INTO credentials (id, environment_id, scopes, secret_hash, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                credential.id,
-                credential.environment_id,
-                Scope::join(&credential.scopes),
-                credential.secret_hash.as_slice(),
-                credential.created_at,
-                credential.expires_at,
-            ))
-            .await?;
-        Ok(())
-    }
-    /// A credential by id, as the catalog held it at most [`CREDENTIAL_FRESHNESS`] ago.
-    pub async fn credential(&self, id: Uuid) -> Result<Option<Credential>> {
-        if let Some((credential, read_at)) = self.credentials.get(&id)
-            && read_at.elapsed() < CREDENTIAL_FRESHNESS
-        {
-            return Ok(Some(credential));
-        }
-        let ticket = self.credentials.ticket();
-        let read_at = Instant::now();
-        match self.read_credential(id).await? {
-            Some(credential) => {
-                self.credentials
-                    .offer(ticket, id, (credential.clone(), read_at));
-                Ok(Some(credential))
-            }
-            None => {
-                self.credentials.forget(&id);
-                Ok(None)
-            }
-        }
-    }
-
-    async fn read_credential(&self, id: Uuid) -> Result<Option<Credential>> {
+    /// Up to `limit` environments in id order, after the id `after`; the second value is
+    /// whether more follow.
+    pub async fn environments(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<(Vec<Environment>, bool)> {
         let select = statement!(
-            "SELECT id, environment_id, scopes, secret_hash, created_at, expires_at \
-             FROM credentials WHERE id = $1",
-            id
+            format!(
+                "SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE id > $1 \
+                 ORDER BY id LIMIT $2"
+            ),
+            after.map_or_else(String::new, |id| id.to_string()),
+            i64::from(limit) + 1,
         );
-        self.engine.row(select, credential_from_row).await
+        let mut items = self.engine.rows(select, environment_from_row).await?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok((items, more))
+    }
+
+    /// Replaces an environment's name and settings; None when there is none.
+    pub async fn update_environment(
+        &self,
+        env: &Environment,
+        audit: &AuditEntry,
+    ) -> Result<Option<Environment>> {
+        let update = statement!(
+            format!(
+                "UPDATE environments SET name = $1, settings = $2 WHERE id = $3 \
+                 RETURNING {ENVIRONMENT_COLUMNS}"
+            ),
+            &env.name,
+            settings_json(&env.settings)?,
+            env.id,
+        );
+        let updated = self
+            .engine
+            .write_rows_with(update, environment_from_row, vec![record(audit)])
+            .await?;
+        Ok(updated.into_iter().next())
+    }
+
+    /// How many images (claimed or not) an environment holds.
+    pub async fn image_count(&self, environment_id: Uuid) -> Result<u64> {
+        let count = statement!(
+            "SELECT COUNT(*) AS n FROM images WHERE environment_id = $1",
+            environment_id
+        );
+        let counted = self.engine.row(count, |row| row.required_int("n")).await?;
+        Ok(counted.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// Removes an environment and every row of it in one transaction; with `only_if_empty`
+    /// nothing is removed while it holds an image. True when it was removed.
+    pub async fn delete_environment(
+        &self,
+        id: Uuid,
+        only_if_empty: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let delete = if only_if_empty {
+            statement!(
+                "DELETE FROM environments WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM images WHERE environment_id = $1)",
+                id
+            )
+        } else {
+            statement!("DELETE FROM environments WHERE id = $1", id)
+        };
+        // The log's rows go, and the deletion is recorded, only if the environment did:
+        // a delete refused for its images (one that arrived since the caller looked)
+        // changes nothing.
+        let then = vec![
+            statement!("DELETE FROM audit_events WHERE environment_id = $1", id),
+            record(audit),
+        ];
+        Ok(self.engine.execute_if_changed(delete, then).await? == 1)
     }
 }
 
-fn credential_from_row(row: &dyn Columns) -> Result<Credential> {
-    Ok(Credential {
+fn settings_json(settings: &EnvironmentSettings) -> Result<String> {
+    serde_json::to_string(settings)
+        .map_err(|e| Error::Internal(format!("environment settings as JSON: {e}")))
+}
+
+fn environment_from_row(row: &dyn Columns) -> Result<Environment> {
+    let settings = match row.text("settings")? {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| Error::Catalog(format!("stored environment settings: {e}")))?,
+        None => EnvironmentSettings::default(),
+    };
+    Ok(Environment {
         id: uuid_column(row, "id")?,
-        environment_id: uuid_column(row, "environment_id")?,
-        scopes: Scope::parse_list(&row.required_text("scopes")?)
-            .map_err(|e| Error::Catalog(format!("stored scopes: {e}")))?,
-        secret_hash: row
-            .bytes("secret_hash")?
-            .ok_or_else(|| Error::Catalog("secret_hash is unexpectedly NULL".into()))?,
+        name: row.required_text("name")?,
         created_at: time_column(row, "created_at")?,
-        expires_at: optional_time_column(row, "expires_at")?,
+        settings,
     })
 }

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     migration!(2, "0002_renditions.sql"),
     migration!(3, "0003_dialects.sql"),
     migration!(4, "0004_credential_expiry.sql"),
+    migration!(5, "0005_control_plane.sql"),
 ];
 
 /// Applies every migration not yet applied, in order.

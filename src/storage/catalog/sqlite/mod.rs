@@ -64,9 +64,16 @@ impl Sqlite {
         &self,
         statement: Statement,
         map: impl MapRow<T>,
+        then: Vec<Statement>,
     ) -> Result<Vec<T>> {
         self.writer
-            .write(move |connection| run_query(connection, &statement, &map))
+            .write(move |connection| {
+                let rows = run_query(connection, &statement, &map)?;
+                for statement in &then {
+                    execute(connection, statement)?;
+                }
+                Ok(rows)
+            })
             .await
     }
 
@@ -77,6 +84,20 @@ impl Sqlite {
                     .iter()
                     .map(|statement| execute(connection, statement))
                     .collect()
+            })
+            .await
+    }
+
+    pub async fn execute_if_changed(&self, first: Statement, then: Vec<Statement>) -> Result<u64> {
+        self.writer
+            .write(move |connection| {
+                let changed = execute(connection, &first)?;
+                if changed > 0 {
+                    for statement in &then {
+                        execute(connection, statement)?;
+                    }
+                }
+                Ok(changed)
             })
             .await
     }
@@ -94,6 +115,7 @@ impl Sqlite {
 
 fn execute(connection: &Connection, statement: &Statement) -> Result<u64> {
     let mut prepared = connection.prepare_cached(&statement.sql)?;
+    reads::debug_assert_numbered(&prepared);
     let changed = prepared.execute(rusqlite::params_from_iter(&statement.params))?;
     Ok(changed as u64)
 }
@@ -115,10 +137,21 @@ pub(super) fn sqlite_path(url: &str) -> Result<PathBuf> {
         return Err(bad("has options; only ?mode=rwc is understood"));
     }
     let path = path.strip_prefix("//").unwrap_or(path);
+    // Percent-escapes are decoded, as sqlx did for the URLs earlier versions took.
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| bad("has a percent-escape that is not UTF-8"))?;
     if path.is_empty() || path == ":memory:" {
         return Err(bad("names no file; the catalog must be a file"));
     }
-    Ok(Path::new(path).to_path_buf())
+    // Every connection opens the path as a plain file name; a SQLite URI (`file:…`)
+    // would name another file to some of them.
+    if path.starts_with("file:") {
+        return Err(bad(
+            "is a SQLite URI; give the file's path: sqlite:/path/to/file.db",
+        ));
+    }
+    Ok(Path::new(path.as_ref()).to_path_buf())
 }
 
 #[cfg(test)]
@@ -132,6 +165,7 @@ mod tests {
             ("sqlite://data/c.db", "data/c.db"),
             ("sqlite:///tmp/c.db", "/tmp/c.db"),
             ("sqlite:/tmp/c.db?mode=rwc", "/tmp/c.db"),
+            ("sqlite:/srv/my%20cat.db", "/srv/my cat.db"),
         ] {
             assert_eq!(sqlite_path(url).unwrap().to_str(), Some(path), "{url}");
         }
@@ -139,6 +173,8 @@ mod tests {
             "sqlite::memory:",
             "sqlite:",
             "sqlite:c.db?cache=shared",
+            "sqlite:file:/data/c.db",
+            "sqlite:file::memory:",
             "c.db",
         ] {
             assert!(sqlite_path(url).is_err(), "{url}");

@@ -84,10 +84,23 @@ pub(super) fn run_query<T>(
     map: &impl MapRow<T>,
 ) -> Result<Vec<T>> {
     let mut prepared = connection.prepare_cached(&statement.sql)?;
+    debug_assert_numbered(&prepared);
     let mut rows = prepared.query(rusqlite::params_from_iter(&statement.params))?;
     let mut mapped = Vec::new();
     while let Some(row) = rows.next()? {
         mapped.push(map(row)?);
     }
     Ok(mapped)
+}
+
+/// Parameters are bound by position, and SQLite numbers `$n` names in order of first use:
+/// a statement must first use `$1`, then `$2`, and so on, or values would be swapped.
+pub(super) fn debug_assert_numbered(prepared: &rusqlite::Statement<'_>) {
+    for index in 1..=prepared.parameter_count() {
+        debug_assert_eq!(
+            prepared.parameter_name(index),
+            Some(format!("${index}").as_str()),
+            "a statement's parameters must first appear in the order $1, $2, …"
+        );
+    }
 }

@@ -232,7 +232,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Stamped<K, V> {
 mod tests {
     use super::WalStamp;
     use crate::storage::catalog::engine::Engine;
-    use crate::storage::catalog::seeded::Seeded;
+    use crate::storage::catalog::seeded::{Seeded, operator_change};
     use crate::storage::catalog::sqlite::Sqlite;
     use crate::storage::catalog::{Catalog, Remembered};
 
@@ -267,7 +267,7 @@ mod tests {
         let b = Catalog::open(&seeded.url).await.unwrap();
         let mut wider = seeded.preset.clone();
         wider.name = "wide".into();
-        b.put_preset(env, &wider).await.unwrap();
+        b.put_preset(env, &wider, &operator_change()).await.unwrap();
         assert_eq!(a.presets(env).await.unwrap().len(), 2);
         assert!(b.delete_image(env, id).await.unwrap().is_some());
         assert!(a.image(env, id).await.unwrap().is_none());

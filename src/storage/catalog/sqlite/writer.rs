@@ -18,7 +18,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
@@ -104,7 +104,11 @@ impl Writer {
 /// property of the file, so readers never wait for the writer), every commit durable on
 /// return, foreign keys enforced, a bounded wait for another process's write lock.
 pub(super) fn open_writer(path: &Path) -> Result<Connection> {
-    let connection = Connection::open(path)?;
+    // Plain file-name flags, as the readers use (no URI interpretation).
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
