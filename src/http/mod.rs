@@ -144,6 +144,7 @@ pub fn router(
         .routes(routes!(native::keys::create_key, native::keys::list_keys))
         .routes(routes!(native::keys::get_key, native::keys::revoke_key))
         .routes(routes!(native::audit::list_audit_events))
+        .routes(routes!(native::audit::list_deployment_audit_events))
         .routes(routes!(native::upload_tokens::create_upload_token))
         .routes(routes!(native::upload_tokens::revoke_upload_token))
         .routes(routes!(native::upload_tokens::upload_with_token))

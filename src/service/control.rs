@@ -297,19 +297,26 @@ impl Service {
         }
     }
 
-    /// One page of an environment's audit log (admin or operator).
+    /// One page of an environment's audit log (admin or operator), or, for `None`, of
+    /// the deployment's (environments made, changed and removed; operator keys; operator
+    /// only).
     pub async fn audit_events(
         &self,
         principal: &Principal,
-        environment_id: Uuid,
+        environment_id: Option<Uuid>,
         after: Option<i64>,
         limit: u32,
     ) -> Result<Page<AuditEvent>> {
-        principal.require(environment_id, Scope::Admin)?;
+        match environment_id {
+            Some(environment_id) => {
+                principal.require(environment_id, Scope::Admin)?;
+                self.environment(principal, environment_id).await?;
+            }
+            None => operator_only(principal)?,
+        }
         super::check_page_limit(limit)?;
-        self.environment(principal, environment_id).await?;
         self.catalog
-            .audit_events(Some(environment_id), after, limit)
+            .audit_events(environment_id, after, limit)
             .await
     }
 }

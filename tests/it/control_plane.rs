@@ -337,6 +337,18 @@ async fn an_operator_provisions_a_tenant_that_is_governed_and_then_removed() {
     assert!(left.is_empty(), "blobs left behind: {left:?}");
     let (_, listed) = call(&first, Method::GET, "/v1/environments", &operator, None).await;
     assert_eq!(listed["count"], 1, "{listed}");
+    // The deployment's log keeps the tenant's making and removal; only operators read it.
+    let (status, _) = call(&first, Method::GET, "/v1/audit-events", &first.token, None).await;
+    assert_eq!(status, 403);
+    let (_, deployment) = call(&first, Method::GET, "/v1/audit-events", &operator, None).await;
+    let tenant_events: Vec<&str> = deployment["_embedded"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["target"] == format!("environment/{env}"))
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenant_events, ["environment.create", "environment.delete"], "{deployment}");
 }
 
 /// Ten uploads at once on a one-use token make exactly one image.

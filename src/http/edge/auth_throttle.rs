@@ -5,6 +5,9 @@
 //! without a credential (anonymous image GETs, health checks) are never touched, and a
 //! client that authenticates correctly spends nothing.
 //!
+//! Failures are counted in `imagestore_auth_failures_total`, refusals in
+//! `imagestore_auth_throttled_total`.
+//!
 //! A failure is a 401 from any route, whichever dialect or credential form produced it,
 //! so the rule sits at the edge around the router rather than in each extractor. IPv6
 //! clients are counted by their /64, the block one host is usually given, so that
@@ -113,9 +116,10 @@ fn carries_credential(request: &Request) -> bool {
     headers.contains_key(header::AUTHORIZATION)
         || headers.contains_key(header::COOKIE)
         || request.uri().query().is_some_and(|query| {
+            // QuestionPro's `apiKey`, and an upload URL's `token`.
             query
                 .split('&')
-                .any(|pair| pair.split('=').next() == Some("apiKey"))
+                .any(|pair| matches!(pair.split('=').next(), Some("apiKey" | "token")))
         })
 }
 
@@ -137,11 +141,13 @@ pub async fn throttle(
         return next.run(request).await;
     };
     if let Some(retry_after_secs) = throttle.blocked(client) {
+        metrics::counter!("imagestore_auth_throttled_total").increment(1);
         let error = Error::Throttled { retry_after_secs };
         return crate::http::dialect::error_in_dialect(request.uri(), request.headers(), error);
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
+        metrics::counter!("imagestore_auth_failures_total").increment(1);
         throttle.failed(client);
     }
     response

@@ -1,12 +1,16 @@
 //! `GET /v1/environments/{envId}/audit-events`: an environment's audit log, for its admin
-//! keys and operator keys, oldest first, a page at a time. Never a token.
+//! keys and operator keys; `GET /v1/audit-events`: the deployment's (environments made,
+//! changed and removed, operator keys), for operator keys. Oldest first, a page at a
+//! time. Never a token.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::AuditEvent;
+use uuid::Uuid;
+
+use crate::domain::{AuditEvent, Principal};
 use crate::http::error::{NativeError, NativeErrorBody};
 use crate::http::native::images::parse_id;
 use crate::http::native::paging::{PageParams, page_links};
@@ -75,16 +79,45 @@ pub async fn list_audit_events(
     Query(params): Query<PageParams>,
 ) -> Result<Json<AuditEventList>, NativeError> {
     let env = parse_id(&env, "environment")?;
+    let base = format!("{}/v1/environments/{env}/audit-events", state.public_url);
+    audit_page(&state, &principal, Some(env), &base, &params).await
+}
+
+/// Read the deployment's audit log (operator keys only).
+#[utoipa::path(get, path = "/v1/audit-events", tag = "environments",
+    operation_id = "list_deployment_audit_events",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of events, oldest first", body = AuditEventList),
+        (status = 400, description = "Bad parameter", body = NativeErrorBody),
+        (status = 401, description = "No valid API key", body = NativeErrorBody),
+        (status = 403, description = "Not an operator key", body = NativeErrorBody),
+        (status = 503, description = "The catalog cannot be reached; retry", body = NativeErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn list_deployment_audit_events(
+    State(state): State<AppState>,
+    Caller(principal, _): Caller,
+    Query(params): Query<PageParams>,
+) -> Result<Json<AuditEventList>, NativeError> {
+    let base = format!("{}/v1/audit-events", state.public_url);
+    audit_page(&state, &principal, None, &base, &params).await
+}
+
+async fn audit_page(
+    state: &AppState,
+    principal: &Principal,
+    environment_id: Option<Uuid>,
+    base: &str,
+    params: &PageParams,
+) -> Result<Json<AuditEventList>, NativeError> {
     let limit = params.limit()?;
     let after = params.after_number()?;
     let page = state
         .service
-        .audit_events(&principal, env, after, limit)
+        .audit_events(principal, environment_id, after, limit)
         .await?;
-    let base = format!(
-        "{}/v1/environments/{env}/audit-events?limit={limit}",
-        state.public_url
-    );
+    let base = format!("{base}?limit={limit}");
     let links = page_links(
         &base,
         after.map(|a| a.to_string()),
