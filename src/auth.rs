@@ -51,10 +51,10 @@ pub fn upload_token_id(token: &str) -> Option<Uuid> {
     split_with(UPLOAD_PREFIX, token).map(|(id, _)| id)
 }
 
-/// Whether an upload token's secret hashes to `secret_hash`, in constant time.
-pub fn upload_token_matches(token: &str, secret_hash: &[u8]) -> bool {
-    split_with(UPLOAD_PREFIX, token)
-        .is_some_and(|(_, secret)| bool::from(hash_secret(secret).ct_eq(secret_hash)))
+/// The grant id an upload token names and the hash of its secret, as stored; None when
+/// it is not shaped like one.
+pub fn upload_token_parts(token: &str) -> Option<(Uuid, Vec<u8>)> {
+    split_with(UPLOAD_PREFIX, token).map(|(id, secret)| (id, hash_secret(secret)))
 }
 
 fn hash_secret(secret: &str) -> Vec<u8> {

@@ -12,10 +12,11 @@ use crate::media::ImageFormat;
 /// How many origins an environment may allow, at most.
 const MAX_ORIGINS: usize = 100;
 
-/// An environment's settings, stored as JSON. Unknown fields are refused rather than
-/// dropped, so that a typo does not silently leave a default in place.
+/// An environment's settings, stored as JSON. (The API refuses unknown fields in what it
+/// is sent; what is stored is read leniently, so that a row written by another version
+/// never makes an environment unreadable.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[serde(rename_all = "camelCase", default)]
 pub struct EnvironmentSettings {
     /// Origins (`scheme://host[:port]`) whose browsers may call the API and upload
     /// across origins; exact matches only, and never `*`.
@@ -36,6 +37,23 @@ impl Default for EnvironmentSettings {
 }
 
 impl EnvironmentSettings {
+    /// The settings with every origin as a browser sends it: lower case, without a
+    /// default port, without a trailing slash.
+    pub fn normalized(mut self) -> EnvironmentSettings {
+        for origin in &mut self.allowed_origins {
+            let mut normal = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+            for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+                if normal.starts_with(scheme) && normal.ends_with(port) {
+                    normal.truncate(normal.len() - port.len());
+                }
+            }
+            *origin = normal;
+        }
+        self.allowed_origins.sort();
+        self.allowed_origins.dedup();
+        self
+    }
+
     /// Refuses origins that are not exact `scheme://host[:port]` values.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |message: String| Error::InvalidInput {
@@ -51,6 +69,7 @@ impl EnvironmentSettings {
                 .or_else(|| origin.strip_prefix("http://"))
                 .ok_or_else(|| bad(format!("{origin:?} must start with https:// or http://")))?;
             let valid_host = !rest.is_empty()
+                && !rest.starts_with(':')
                 && rest
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));

@@ -62,6 +62,18 @@ fn operator_only(principal: &Principal) -> Result<()> {
     }
 }
 
+/// As [`operator_only`], about one environment: another environment's key learns nothing
+/// (404, as for a missing one); the environment's own keys are told they lack the scope.
+fn operator_of(principal: &Principal, environment_id: Uuid) -> Result<()> {
+    if principal
+        .environment_id
+        .is_some_and(|own| own != environment_id)
+    {
+        return Err(Error::NotFound("environment"));
+    }
+    operator_only(principal)
+}
+
 impl Service {
     /// Makes an environment (operator only).
     pub async fn create_environment(
@@ -123,7 +135,7 @@ impl Service {
         id: Uuid,
         changes: EnvironmentChanges,
     ) -> Result<Environment> {
-        operator_only(principal)?;
+        operator_of(principal, id)?;
         let current = self.environment(principal, id).await?;
         let name = changes.name.unwrap_or(current.name);
         let settings = changes.settings.unwrap_or(current.settings);
@@ -133,10 +145,10 @@ impl Service {
             ..new_environment(&name, settings)?
         };
         let audit = audit_entry(principal, Some(id), "environment.update", target(id));
-        self.catalog
-            .update_environment(&updated, &audit)
-            .await?
-            .ok_or(Error::NotFound("environment"))
+        if !self.catalog.update_environment(&updated, &audit).await? {
+            return Err(Error::NotFound("environment"));
+        }
+        Ok(updated)
     }
 
     /// Removes an environment with everything in it (operator only). While it holds
@@ -149,7 +161,7 @@ impl Service {
         id: Uuid,
         purge: bool,
     ) -> Result<()> {
-        operator_only(principal)?;
+        operator_of(principal, id)?;
         self.environment(principal, id).await?;
         let holding = || {
             Error::Conflict(
@@ -354,6 +366,7 @@ pub(super) fn new_environment(name: &str, settings: EnvironmentSettings) -> Resu
             message: "an environment name must be 1 to 200 printable characters".into(),
         });
     }
+    let settings = settings.normalized();
     settings.validate()?;
     Ok(Environment {
         id: Uuid::new_v4(),

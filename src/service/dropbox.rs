@@ -120,7 +120,9 @@ impl Service {
         Ok(self.describe_with(image, &presets))
     }
 
-    /// Removes expired dropbox items with their bytes, and expired sessions.
+    /// Removes expired dropbox items with their bytes, expired sessions, and upload tokens
+    /// an hour past their expiry (kept that long so that a late browser's refusal still
+    /// carries its environment's CORS grant).
     pub async fn expire_uploads(&self) -> Result<u64> {
         let now = Utc::now();
         let expired = self.catalog.delete_expired_uploads(now).await?;
@@ -131,6 +133,9 @@ impl Service {
             }
         }
         self.catalog.delete_expired_sessions(now).await?;
+        self.catalog
+            .delete_expired_upload_tokens(now - chrono::Duration::hours(1))
+            .await?;
         Ok(expired.len() as u64)
     }
 }

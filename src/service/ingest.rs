@@ -57,17 +57,19 @@ impl Service {
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
         principal.require(environment_id, Scope::ImagesWrite)?;
-        self.upload_granted(environment_id, request, body).await
+        let image = self.store_counted(environment_id, request, body).await?;
+        self.finish_upload(image).await
     }
 
-    /// [`Service::upload`] once access is decided: by a principal's scope there, by an
-    /// upload token's grant in `upload_tokens`.
-    pub(super) async fn upload_granted<S>(
+    /// Stores an upload (its row committed when this returns Ok), counting it either way;
+    /// access is decided by the caller (a principal's scope in [`Service::upload`], an
+    /// upload token's grant in `upload_tokens`).
+    pub(super) async fn store_counted<S>(
         &self,
         environment_id: Uuid,
         request: UploadRequest,
         body: S,
-    ) -> Result<Described>
+    ) -> Result<Image>
     where
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
@@ -81,6 +83,12 @@ impl Service {
         };
         metrics::counter!("imagestore_uploads_total").increment(1);
         metrics::counter!("imagestore_upload_bytes_total").increment(image.byte_size);
+        Ok(image)
+    }
+
+    /// After an upload's row is committed: its eager presets, and its description.
+    pub(super) async fn finish_upload(&self, image: Image) -> Result<Described> {
+        let environment_id = image.environment_id;
         let presets = self.catalog.presets(environment_id).await?;
         // A dropbox item may expire unclaimed or be cropped before its claim; its eager
         // presets are rendered when it is claimed instead.

@@ -39,7 +39,7 @@ pub use renditions::{Described, RenditionSource, Target, Transform, Variant};
 pub use serving::{Caching, HrefCaller, HrefRequest, RenditionQuery, ServedHref};
 pub use sessions::CreatedSession;
 use single_flight::SingleFlight;
-pub use upload_tokens::{CreatedUploadToken, UploadTokenRequest};
+pub use upload_tokens::{CreatedUploadToken, TakenUse, UploadTokenRequest};
 pub use variant_budget::RenditionBudget;
 use variant_budget::VariantBudget;
 

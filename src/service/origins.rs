@@ -2,8 +2,9 @@
 //! environment (`settings.allowedOrigins`, exact matches only), so the question is always
 //! asked about the environment a request is for: the one in its path, the one its upload
 //! token binds, or, for the routes that name none (`/v1/environments`, `/v1/sessions…`),
-//! any environment of the deployment. The last answer is kept for a second, as a
-//! preflight carries no credential to narrow it down and browsers send many.
+//! the environment of the request's credential; their preflights, which carry none, are
+//! granted for an origin any environment allows (the list is kept for a second, as
+//! browsers send many).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,8 +28,16 @@ pub enum OriginScope {
     Environment(Uuid),
     /// An upload URL, with the token it carries.
     UploadToken(String),
-    /// A route about no one environment.
+    /// A preflight for a route about no one environment (`/v1/environments`,
+    /// `/v1/sessions…`): it carries no credential, and granting it reveals nothing.
     AnyEnvironment,
+    /// A request to such a route: the environment of the credential it carries (an
+    /// `Authorization` value or a session cookie), so that one tenant's origin is never
+    /// granted another tenant's answers. Operator keys are not for browsers: no grant.
+    Credential {
+        authorization: Option<String>,
+        session_cookie: Option<String>,
+    },
 }
 
 /// Every environment's allowed origins, with when they were read.
@@ -66,6 +75,29 @@ impl Service {
                     .await?
                     .iter()
                     .any(|o| o == origin));
+            }
+            OriginScope::Credential {
+                authorization,
+                session_cookie,
+            } => {
+                let principal = match (authorization, session_cookie) {
+                    (Some(authorization), _) => {
+                        match auth::token_from_authorization(&authorization) {
+                            Some(token) => self.authenticate(&token).await.ok(),
+                            None => None,
+                        }
+                    }
+                    (None, Some(cookie)) => self
+                        .current_session(&cookie)
+                        .await
+                        .ok()
+                        .map(|s| s.principal),
+                    (None, None) => None,
+                };
+                match principal.and_then(|principal| principal.environment_id) {
+                    Some(environment_id) => environment_id,
+                    None => return Ok(false),
+                }
             }
         };
         Ok(self

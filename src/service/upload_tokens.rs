@@ -136,7 +136,7 @@ impl Service {
         );
         if self
             .catalog
-            .delete_upload_token(environment_id, id, &audit)
+            .revoke_upload_token(environment_id, id, Utc::now(), &audit)
             .await?
         {
             Ok(())
@@ -145,29 +145,32 @@ impl Service {
         }
     }
 
-    /// Takes one use of a presented upload token: the grant it stands for, or
-    /// `Unauthenticated`. Asked before the body is read; the use must be given back
-    /// (`upload_with_token` does) if no image comes of it.
-    pub async fn take_upload_token(&self, token: &str) -> Result<UploadGrant> {
-        let id = auth::upload_token_id(token).ok_or(Error::Unauthenticated)?;
-        let (grant, secret_hash) = self
+    /// Takes one use of a presented upload token: the grant it stands for, with the use,
+    /// or `Unauthenticated`. Asked before the body is read. The use goes back by itself
+    /// unless an image is committed with it (see [`TakenUse`]).
+    pub async fn take_upload_token(&self, token: &str) -> Result<(UploadGrant, TakenUse)> {
+        let (id, secret_hash) = auth::upload_token_parts(token).ok_or(Error::Unauthenticated)?;
+        let grant = self
             .catalog
-            .take_upload_token(id, Utc::now())
+            .take_upload_token(id, &secret_hash, Utc::now())
             .await?
             .ok_or(Error::Unauthenticated)?;
-        if !auth::upload_token_matches(token, &secret_hash) {
-            self.catalog.return_upload_token(id).await?;
-            return Err(Error::Unauthenticated);
-        }
-        Ok(grant)
+        let taken = TakenUse {
+            catalog: self.catalog.clone(),
+            id,
+            spent: false,
+        };
+        Ok((grant, taken))
     }
 
     /// Uploads with a use taken by [`Service::take_upload_token`]: into the grant's
     /// environment, about its subject (into its slot if it says so), within its limits.
-    /// A failed upload gives the use back.
+    /// The use is spent once the image's row is committed; before that, any failure (or
+    /// the request going away) gives it back.
     pub async fn upload_with_token<S>(
         &self,
         grant: &UploadGrant,
+        mut taken: TakenUse,
         filename: Option<String>,
         body: S,
     ) -> Result<Described>
@@ -181,36 +184,43 @@ impl Service {
             max_bytes: grant.max_bytes,
             formats: grant.formats.clone(),
         };
-        let uploaded = self
-            .upload_granted(grant.environment_id, request, body)
-            .await;
-        let described = match uploaded {
-            Ok(described) => described,
-            Err(error) => {
-                self.return_upload_use(grant).await;
-                return Err(error);
-            }
-        };
+        let image = self
+            .store_counted(grant.environment_id, request, body)
+            .await?;
+        taken.spent = true;
         if let (true, Some(subject)) = (grant.slot, &grant.subject) {
             self.catalog
-                .set_slot(
-                    grant.environment_id,
-                    subject,
-                    described.image.id,
-                    Utc::now(),
-                )
+                .set_slot(grant.environment_id, subject, image.id, Utc::now())
                 .await?;
         }
-        Ok(described)
+        self.finish_upload(image).await
     }
 }
 
-impl Service {
-    /// Gives back a use taken for an upload that did not become an image (its body could
-    /// not be read, say).
-    pub async fn return_upload_use(&self, grant: &UploadGrant) {
-        if let Err(error) = self.catalog.return_upload_token(grant.id).await {
-            tracing::warn!(token = %grant.id, %error, "a use was not given back");
+/// One use of an upload token, taken for an upload in progress. Dropped before the
+/// upload's row is committed (an error, a body that could not be read, a client that went
+/// away, a timeout), it gives the use back, so that a failed attempt never costs the
+/// browser its token.
+pub struct TakenUse {
+    catalog: crate::storage::Catalog,
+    id: Uuid,
+    spent: bool,
+}
+
+impl Drop for TakenUse {
+    fn drop(&mut self) {
+        if self.spent {
+            return;
+        }
+        let (catalog, id) = (self.catalog.clone(), self.id);
+        let give_back = async move {
+            if let Err(error) = catalog.return_upload_token(id).await {
+                tracing::warn!(token = %id, %error, "a use was not given back");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(give_back)),
+            Err(_) => tracing::warn!(token = %id, "no runtime to give a use back on"),
         }
     }
 }

@@ -226,6 +226,21 @@ async fn an_operator_provisions_a_tenant_that_is_governed_and_then_removed() {
     assert_eq!(again.status(), 401);
     assert_error_shape(&again.json().await.unwrap());
 
+    // A route about no one environment grants an origin only for a credential whose
+    // environment allows it: another tenant's key gets no grant from acme's origin.
+    for (token, granted) in [(&writer, true), (&first.token, false)] {
+        let answer = first
+            .client
+            .get(first.url("/v1/environments"))
+            .header("Origin", ORIGIN)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let allowed = answer.headers().get("access-control-allow-origin");
+        assert_eq!(allowed.is_some(), granted, "{:?}", answer.headers());
+    }
+
     // Preflights: a listed origin is granted, any other is not.
     for (origin, granted) in [(ORIGIN, true), ("https://evil.example", false)] {
         let preflight = first
@@ -278,6 +293,7 @@ async fn an_operator_provisions_a_tenant_that_is_governed_and_then_removed() {
     assert_eq!(
         actions,
         [
+            "environment.create",
             "key.create",
             "key.create",
             "key.create",
@@ -286,8 +302,8 @@ async fn an_operator_provisions_a_tenant_that_is_governed_and_then_removed() {
         ],
         "{audit}"
     );
-    assert_eq!(audit["_embedded"]["events"][0]["actor"], "operator");
-    assert!(audit["_embedded"]["events"][3]["requestId"].is_string());
+    assert_eq!(audit["_embedded"]["events"][1]["actor"], "operator");
+    assert!(audit["_embedded"]["events"][4]["requestId"].is_string());
     let text = audit.to_string();
     assert!(!text.contains(admin.rsplit('_').next().unwrap()));
 
@@ -348,7 +364,11 @@ async fn an_operator_provisions_a_tenant_that_is_governed_and_then_removed() {
         .filter(|event| event["target"] == format!("environment/{env}"))
         .map(|event| event["action"].as_str().unwrap())
         .collect();
-    assert_eq!(tenant_events, ["environment.create", "environment.delete"], "{deployment}");
+    assert_eq!(
+        tenant_events,
+        ["environment.create", "environment.delete"],
+        "{deployment}"
+    );
 }
 
 /// Ten uploads at once on a one-use token make exactly one image.

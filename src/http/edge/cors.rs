@@ -3,7 +3,8 @@
 //! echoes an origin only when the environment the request is for allows it (the service
 //! decides: `Service::origin_allowed`). Which environment that is comes from the path
 //! (`/v1/environments/{envId}/…`), the upload token in the query (`/v1/uploads`), or, for
-//! routes about no one environment (`/v1/environments`, `/v1/sessions…`), any of them.
+//! routes about no one environment (`/v1/environments`, `/v1/sessions…`), the request's
+//! credential (their preflights, which carry none: any environment's).
 //!
 //! Credentials are allowed (a browser may send its session cookie), so an origin is
 //! always echoed exactly, never `*`. Image hrefs get no grant here: they are served to
@@ -16,6 +17,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use uuid::Uuid;
 
+use crate::http::principal::session_cookie;
 use crate::http::state::AppState;
 use crate::service::OriginScope;
 
@@ -68,7 +70,18 @@ fn scope_of(parts: &Parts) -> Option<OriginScope> {
         return Some(OriginScope::UploadToken(token));
     }
     if path == "/v1/environments" || path == "/v1/sessions" || path.starts_with("/v1/sessions/") {
-        return Some(OriginScope::AnyEnvironment);
+        if parts.method == Method::OPTIONS {
+            return Some(OriginScope::AnyEnvironment);
+        }
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        return Some(OriginScope::Credential {
+            authorization,
+            session_cookie: session_cookie(&parts.headers),
+        });
     }
     let rest = path.strip_prefix("/v1/environments/")?;
     let id = rest.split('/').next()?;

@@ -86,8 +86,8 @@ pub struct EnvironmentBody {
 
 #[derive(Deserialize, IntoParams)]
 pub struct DeleteParams {
-    /// Also remove every image (and its variants) the environment holds.
-    pub purge: Option<bool>,
+    /// `true`: also remove every image (and its variants) the environment holds.
+    pub purge: Option<String>,
 }
 
 pub fn environment_view(state: &AppState, environment: Environment) -> EnvironmentView {
@@ -281,9 +281,20 @@ pub async fn delete_environment(
     Query(params): Query<DeleteParams>,
 ) -> Result<StatusCode, NativeError> {
     let env = parse_id(&env, "environment")?;
+    let purge = match params.purge.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(Error::InvalidInput {
+                target: "purge",
+                message: "purge must be true or false".into(),
+            }
+            .into());
+        }
+    };
     state
         .service
-        .delete_environment(&principal, env, params.purge.unwrap_or(false))
+        .delete_environment(&principal, env, purge)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

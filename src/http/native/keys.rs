@@ -116,7 +116,12 @@ pub async fn create_key(
         .create_key(&principal, env, body.name, scopes, expires_at)
         .await?;
     let view = key_view(&created.credential, Some(created.token));
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// List an environment's keys (no secrets).

@@ -160,20 +160,15 @@ pub async fn upload_with_token(
 ) -> Result<Response, NativeError> {
     let token = params.token.ok_or(Error::Unauthenticated)?;
     // The use is taken before a byte of the body is read.
-    let grant = state.service.take_upload_token(&token).await?;
+    // (A failure from here on gives the use back: see `TakenUse`.)
+    let (grant, taken) = state.service.take_upload_token(&token).await?;
     let limit = grant.max_bytes.map_or(state.max_upload_bytes, |max| {
         max.min(state.max_upload_bytes)
     });
-    let incoming = match read_upload(&headers, body, limit).await {
-        Ok(incoming) => incoming,
-        Err(error) => {
-            state.service.return_upload_use(&grant).await;
-            return Err(error.into());
-        }
-    };
+    let incoming = read_upload(&headers, body, limit).await?;
     let described = state
         .service
-        .upload_with_token(&grant, incoming.filename, incoming.body)
+        .upload_with_token(&grant, taken, incoming.filename, incoming.body)
         .await?;
     let view = crate::http::native::views::image_view(&state, &described);
     let mut response = (StatusCode::CREATED, Json(&view)).into_response();

@@ -126,7 +126,7 @@ impl Catalog {
         };
         // The audit event is written only with a deletion: revoking nothing changes nothing.
         let then = audit.map(record).into_iter().collect();
-        let revoked = self.engine.execute_if_changed(delete, then).await? == 1;
+        let revoked = self.engine.execute_if_changed(vec![delete], then).await? == 1;
         if revoked {
             self.credentials.forget(&id);
         }

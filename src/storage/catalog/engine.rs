@@ -77,10 +77,15 @@ impl Engine {
         }
     }
 
-    /// Runs `first`, and `then` only if `first` changed a row, in one transaction;
-    /// returns how many rows `first` changed. For a change and its audit event, when the
-    /// change may find nothing to change.
-    pub async fn execute_if_changed(&self, first: Statement, then: Vec<Statement>) -> Result<u64> {
+    /// Runs `first` (a change, after any statements it needs before it, such as a lock),
+    /// and `then` only if the change (the last of `first`) changed a row, in one
+    /// transaction; returns how many rows the change changed. For a change and its audit
+    /// event, when the change may find nothing to change.
+    pub async fn execute_if_changed(
+        &self,
+        first: Vec<Statement>,
+        then: Vec<Statement>,
+    ) -> Result<u64> {
         match self {
             Engine::Sqlite(sqlite) => sqlite.execute_if_changed(first, then).await,
             Engine::Postgres(postgres) => postgres.execute_if_changed(&first, &then).await,

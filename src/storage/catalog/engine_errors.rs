@@ -1,8 +1,9 @@
 //! What a catalog engine's failure means in domain terms. The errors of both drivers
 //! (sqlx's for PostgreSQL, rusqlite's for SQLite) are sorted here, beside the code that
 //! drives them, so that nothing above storage names a driver: a full disk is
-//! `StorageFull` (507), an engine that cannot serve now is `Unavailable` (503, retry),
-//! anything else is the statement's own failure.
+//! `StorageFull` (507), an engine that cannot serve now is `Unavailable` (503, retry), a
+//! row whose parent is gone is `NotFound` (404), anything else is the statement's own
+//! failure.
 
 use crate::error::Error;
 
@@ -15,6 +16,11 @@ impl From<sqlx::Error> for Error {
         };
         if full {
             return Error::storage_full("catalog", error.to_string());
+        }
+        if let sqlx::Error::Database(database) = &error
+            && database.code().is_some_and(|code| code == "23503")
+        {
+            return gone_parent();
         }
         let unavailable = match &error {
             sqlx::Error::Io(_)
@@ -40,6 +46,11 @@ impl From<rusqlite::Error> for Error {
         if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
             return Error::storage_full("catalog", error.to_string());
         }
+        if let rusqlite::Error::SqliteFailure(failure, _) = &error
+            && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+        {
+            return gone_parent();
+        }
         let unavailable = matches!(
             error.sqlite_error_code(),
             Some(
@@ -51,6 +62,13 @@ impl From<rusqlite::Error> for Error {
         );
         catalog_error(unavailable, error.to_string())
     }
+}
+
+/// A row whose parent is gone (a foreign key that finds nothing): every chain of them ends
+/// at an environment, removed meanwhile or never there (an operator's request may name
+/// any id), so the answer is the 404 a missing environment gets.
+fn gone_parent() -> Error {
+    Error::NotFound("environment")
 }
 
 /// A catalog failure: the engine unable to serve now (503), or a failed statement.

@@ -67,13 +67,17 @@ impl Postgres {
         Ok(mapped)
     }
 
-    /// Runs `first`, and `then` only if it changed a row, in one transaction.
-    pub async fn execute_if_changed(&self, first: &Statement, then: &[Statement]) -> Result<u64> {
+    /// Runs `first`, and `then` only if the last of `first` changed a row, in one
+    /// transaction.
+    pub async fn execute_if_changed(&self, first: &[Statement], then: &[Statement]) -> Result<u64> {
         let mut transaction = self.pool.begin().await?;
-        let changed = query(first)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
+        let mut changed = 0;
+        for statement in first {
+            changed = query(statement)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+        }
         if changed > 0 {
             for statement in then {
                 query(statement).execute(&mut *transaction).await?;

@@ -94,7 +94,7 @@ impl Catalog {
         );
         Ok(self
             .engine
-            .execute_if_changed(delete, vec![record(audit)])
+            .execute_if_changed(vec![delete], vec![record(audit)])
             .await?
             == 1)
     }
@@ -149,7 +149,7 @@ impl Catalog {
         );
         Ok(self
             .engine
-            .execute_if_changed(delete, vec![record(audit)])
+            .execute_if_changed(vec![delete], vec![record(audit)])
             .await?
             == 1)
     }

@@ -37,7 +37,7 @@ impl Catalog {
         let delete = statement!("DELETE FROM sessions WHERE token_hash = $1", token_hash);
         Ok(self
             .engine
-            .execute_if_changed(delete, vec![record(audit)])
+            .execute_if_changed(vec![delete], vec![record(audit)])
             .await?
             == 1)
     }

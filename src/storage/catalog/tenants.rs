@@ -49,7 +49,14 @@ impl Catalog {
             env.created_at,
             settings_json(&env.settings)?,
         );
-        self.engine.execute(vec![insert, record(audit)]).await?;
+        // Recorded in the deployment's log and in the environment's own.
+        let own = AuditEntry {
+            environment_id: Some(env.id),
+            ..audit.clone()
+        };
+        self.engine
+            .execute(vec![insert, record(audit), record(&own)])
+            .await?;
         Ok(())
     }
 
@@ -82,32 +89,28 @@ impl Catalog {
         Ok((items, more))
     }
 
-    /// Replaces an environment's name and settings; None when there is none.
-    pub async fn update_environment(
-        &self,
-        env: &Environment,
-        audit: &AuditEntry,
-    ) -> Result<Option<Environment>> {
+    /// Replaces an environment's name and settings; false when there is none (and then
+    /// nothing is recorded).
+    pub async fn update_environment(&self, env: &Environment, audit: &AuditEntry) -> Result<bool> {
         let update = statement!(
-            format!(
-                "UPDATE environments SET name = $1, settings = $2 WHERE id = $3 \
-                 RETURNING {ENVIRONMENT_COLUMNS}"
-            ),
+            "UPDATE environments SET name = $1, settings = $2 WHERE id = $3",
             &env.name,
             settings_json(&env.settings)?,
             env.id,
         );
-        let updated = self
+        let changed = self
             .engine
-            .write_rows_with(update, environment_from_row, vec![record(audit)])
+            .execute_if_changed(vec![update], vec![record(audit)])
             .await?;
-        Ok(updated.into_iter().next())
+        Ok(changed == 1)
     }
 
-    /// How many images (claimed or not) an environment holds.
+    /// How many images (claimed or not, stored or registered by reference) an environment
+    /// holds.
     pub async fn image_count(&self, environment_id: Uuid) -> Result<u64> {
         let count = statement!(
-            "SELECT COUNT(*) AS n FROM images WHERE environment_id = $1",
+            "SELECT (SELECT COUNT(*) FROM images WHERE environment_id = $1) \
+             + (SELECT COUNT(*) FROM external_images WHERE environment_id = $1) AS n",
             environment_id
         );
         let counted = self.engine.row(count, |row| row.required_int("n")).await?;
@@ -125,11 +128,23 @@ impl Catalog {
         let delete = if only_if_empty {
             statement!(
                 "DELETE FROM environments WHERE id = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM images WHERE environment_id = $1)",
+                 AND NOT EXISTS (SELECT 1 FROM images WHERE environment_id = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM external_images WHERE environment_id = $1)",
                 id
             )
         } else {
             statement!("DELETE FROM environments WHERE id = $1", id)
+        };
+        let first = match &*self.engine {
+            // One writer: nothing can be inserted between the check and the delete.
+            Engine::Sqlite(_) => vec![delete],
+            // The row lock first waits for every insert that references the environment
+            // (each holds a key-share lock on it) and keeps new ones waiting; the delete,
+            // a statement of its own, then sees every image committed before it.
+            Engine::Postgres(_) => vec![
+                statement!("SELECT id FROM environments WHERE id = $1 FOR UPDATE", id),
+                delete,
+            ],
         };
         // The log's rows go, and the deletion is recorded, only if the environment did:
         // a delete refused for its images (one that arrived since the caller looked)
@@ -138,7 +153,7 @@ impl Catalog {
             statement!("DELETE FROM audit_events WHERE environment_id = $1", id),
             record(audit),
         ];
-        Ok(self.engine.execute_if_changed(delete, then).await? == 1)
+        Ok(self.engine.execute_if_changed(first, then).await? == 1)
     }
 }
 

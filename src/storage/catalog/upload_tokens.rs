@@ -45,31 +45,27 @@ impl Catalog {
         Ok(())
     }
 
-    /// Takes one use of an unexpired token with uses left, returning its grant and the
-    /// hash of its secret; None when there is no such token (unknown, used up, expired).
+    /// Takes one use of an unexpired token with uses left whose secret hashes to
+    /// `secret_hash`, returning its grant; None when there is no such token (unknown,
+    /// wrong secret, used up, expired, revoked). The secret is part of the condition, so
+    /// a wrong guess never holds a use.
     pub async fn take_upload_token(
         &self,
         id: Uuid,
+        secret_hash: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<(UploadGrant, Vec<u8>)>> {
+    ) -> Result<Option<UploadGrant>> {
         let take = statement!(
             format!(
                 "UPDATE upload_tokens SET uploads_left = uploads_left - 1 \
-                 WHERE id = $1 AND uploads_left > 0 AND expires_at > $2 \
-                 RETURNING {GRANT_COLUMNS}, secret_hash"
+                 WHERE id = $1 AND secret_hash = $2 AND uploads_left > 0 AND expires_at > $3 \
+                 RETURNING {GRANT_COLUMNS}"
             ),
             id,
+            secret_hash,
             now,
         );
-        let taken = self
-            .engine
-            .write_rows(take, |row| {
-                let hash = row
-                    .bytes("secret_hash")?
-                    .ok_or_else(|| Error::Catalog("secret_hash is unexpectedly NULL".into()))?;
-                Ok((grant_from_row(row)?, hash))
-            })
-            .await?;
+        let taken = self.engine.write_rows(take, grant_from_row).await?;
         Ok(taken.into_iter().next())
     }
 
@@ -83,23 +79,6 @@ impl Catalog {
         Ok(())
     }
 
-    /// An environment's token by id (whatever its uses and expiry).
-    pub async fn upload_token(
-        &self,
-        environment_id: Uuid,
-        id: Uuid,
-    ) -> Result<Option<UploadGrant>> {
-        let select = statement!(
-            format!(
-                "SELECT {GRANT_COLUMNS} FROM upload_tokens \
-                 WHERE environment_id = $1 AND id = $2"
-            ),
-            environment_id,
-            id,
-        );
-        self.engine.row(select, grant_from_row).await
-    }
-
     /// The environment a token (used up or not) belongs to.
     pub async fn upload_token_environment(&self, id: Uuid) -> Result<Option<Uuid>> {
         let select = statement!("SELECT environment_id FROM upload_tokens WHERE id = $1", id);
@@ -108,28 +87,30 @@ impl Catalog {
             .await
     }
 
-    /// Revokes a token; true when there was one.
-    pub async fn delete_upload_token(
+    /// Revokes a live token: it ends now, with no uses left. The row stays until the
+    /// sweeper removes it, so that a browser's refused upload still finds its
+    /// environment's CORS grant. True when there was a live token.
+    pub async fn revoke_upload_token(
         &self,
         environment_id: Uuid,
         id: Uuid,
+        now: DateTime<Utc>,
         audit: &AuditEntry,
     ) -> Result<bool> {
-        let delete = statement!(
-            "DELETE FROM upload_tokens WHERE environment_id = $1 AND id = $2",
+        let revoke = statement!(
+            "UPDATE upload_tokens SET uploads_left = 0, expires_at = $1 \
+             WHERE environment_id = $2 AND id = $3 AND expires_at > $1",
+            now,
             environment_id,
             id,
         );
-        Ok(self
-            .engine
-            .execute_if_changed(delete, vec![record(audit)])
-            .await?
-            == 1)
+        let then = vec![record(audit)];
+        Ok(self.engine.execute_if_changed(vec![revoke], then).await? == 1)
     }
 
-    /// Removes tokens that expired, for the sweeper.
-    pub async fn delete_expired_upload_tokens(&self, now: DateTime<Utc>) -> Result<u64> {
-        let delete = statement!("DELETE FROM upload_tokens WHERE expires_at <= $1", now);
+    /// Removes tokens that ended before `before`, for the sweeper.
+    pub async fn delete_expired_upload_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
+        let delete = statement!("DELETE FROM upload_tokens WHERE expires_at <= $1", before);
         self.engine.execute_one(delete).await
     }
 }

@@ -88,10 +88,17 @@ impl Sqlite {
             .await
     }
 
-    pub async fn execute_if_changed(&self, first: Statement, then: Vec<Statement>) -> Result<u64> {
+    pub async fn execute_if_changed(
+        &self,
+        first: Vec<Statement>,
+        then: Vec<Statement>,
+    ) -> Result<u64> {
         self.writer
             .write(move |connection| {
-                let changed = execute(connection, &first)?;
+                let mut changed = 0;
+                for statement in &first {
+                    changed = execute(connection, statement)?;
+                }
                 if changed > 0 {
                     for statement in &then {
                         execute(connection, statement)?;
