@@ -184,9 +184,17 @@ impl Service {
             max_bytes: grant.max_bytes,
             formats: grant.formats.clone(),
         };
-        let image = self
+        let image = match self
             .store_counted(grant.environment_id, request, body)
-            .await?;
+            .await
+        {
+            Ok(image) => image,
+            Err(error) => {
+                // Given back before the answer, so that a retry right after it finds it.
+                taken.give_back().await;
+                return Err(error);
+            }
+        };
         taken.spent = true;
         if let (true, Some(subject)) = (grant.slot, &grant.subject) {
             self.catalog
@@ -205,6 +213,17 @@ pub struct TakenUse {
     catalog: crate::storage::Catalog,
     id: Uuid,
     spent: bool,
+}
+
+impl TakenUse {
+    /// Gives the use back now, before the caller answers (a failure it knows of); the
+    /// drop guard is for the failures nobody returns from.
+    pub async fn give_back(mut self) {
+        self.spent = true;
+        if let Err(error) = self.catalog.return_upload_token(self.id).await {
+            tracing::warn!(token = %self.id, %error, "a use was not given back");
+        }
+    }
 }
 
 impl Drop for TakenUse {

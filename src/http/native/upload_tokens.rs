@@ -160,12 +160,19 @@ pub async fn upload_with_token(
 ) -> Result<Response, NativeError> {
     let token = params.token.ok_or(Error::Unauthenticated)?;
     // The use is taken before a byte of the body is read.
-    // (A failure from here on gives the use back: see `TakenUse`.)
+    // A failure from here on gives the use back before answering; a request that goes
+    // away gives it back through the guard (see `TakenUse`).
     let (grant, taken) = state.service.take_upload_token(&token).await?;
     let limit = grant.max_bytes.map_or(state.max_upload_bytes, |max| {
         max.min(state.max_upload_bytes)
     });
-    let incoming = read_upload(&headers, body, limit).await?;
+    let incoming = match read_upload(&headers, body, limit).await {
+        Ok(incoming) => incoming,
+        Err(error) => {
+            taken.give_back().await;
+            return Err(error.into());
+        }
+    };
     let described = state
         .service
         .upload_with_token(&grant, taken, incoming.filename, incoming.body)
