@@ -33,8 +33,8 @@ pub struct EnvironmentChanges {
     pub settings: Option<EnvironmentSettings>,
 }
 
-/// The longest key name.
-const MAX_KEY_NAME: usize = 200;
+/// The longest key or environment name, in characters.
+const MAX_NAME: usize = 200;
 
 /// The audit entry of a change `principal` makes in this request.
 pub(super) fn audit_entry(
@@ -231,7 +231,9 @@ impl Service {
         scopes: Vec<Scope>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<CreatedKey> {
-        let name = name.map(|name| key_name(&name)).transpose()?;
+        let name = name
+            .map(|name| printable_name(&name, "a key name"))
+            .transpose()?;
         let now = Utc::now();
         if expires_at.is_some_and(|at| at <= now) {
             return Err(Error::InvalidInput {
@@ -341,36 +343,29 @@ fn key_target(id: Uuid) -> String {
     format!("key/{id}")
 }
 
-fn key_name(name: &str) -> Result<String> {
+/// A name as people give it to keys and environments: trimmed, 1 to [`MAX_NAME`]
+/// characters, none of them hidden. `what` names it in the message ("a key name").
+fn printable_name(name: &str, what: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty()
-        || name.chars().count() > MAX_KEY_NAME
+        || name.chars().count() > MAX_NAME
         || name.chars().any(crate::domain::is_hidden_character)
     {
         return Err(Error::InvalidInput {
             target: "name",
-            message: format!("a key name must be 1 to {MAX_KEY_NAME} printable characters"),
+            message: format!("{what} must be 1 to {MAX_NAME} printable characters"),
         });
     }
     Ok(name.to_string())
 }
 
 pub(super) fn new_environment(name: &str, settings: EnvironmentSettings) -> Result<Environment> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > 200
-        || name.chars().any(crate::domain::is_hidden_character)
-    {
-        return Err(Error::InvalidInput {
-            target: "name",
-            message: "an environment name must be 1 to 200 printable characters".into(),
-        });
-    }
+    let name = printable_name(name, "an environment name")?;
     let settings = settings.normalized();
     settings.validate()?;
     Ok(Environment {
         id: Uuid::new_v4(),
-        name: name.to_string(),
+        name,
         created_at: Utc::now(),
         settings,
     })

@@ -15,6 +15,7 @@ use crate::domain::{Environment, EnvironmentSettings};
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
 use crate::http::native::images::parse_id;
+use crate::http::native::json_body;
 use crate::http::native::paging::{PageParams, page_links};
 use crate::http::native::views::{Link, ListLinks, iso_millis};
 use crate::http::principal::Caller;
@@ -110,14 +111,6 @@ pub fn environment_view(state: &AppState, environment: Environment) -> Environme
             strip_metadata: Some(environment.settings.strip_metadata),
         },
     }
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Error> {
-    body.map(|Json(body)| body)
-        .map_err(|e| Error::InvalidInput {
-            target: "body",
-            message: e.body_text(),
-        })
 }
 
 /// Create an environment (operator keys only).

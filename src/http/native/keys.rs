@@ -15,6 +15,7 @@ use crate::domain::{Credential, Scope};
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
 use crate::http::native::images::parse_id;
+use crate::http::native::json_body;
 use crate::http::native::views::iso_millis;
 use crate::http::principal::Caller;
 use crate::http::state::AppState;
@@ -94,10 +95,7 @@ pub async fn create_key(
     body: Result<Json<KeyBody>, JsonRejection>,
 ) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
-    let Json(body) = body.map_err(|e| Error::InvalidInput {
-        target: "body",
-        message: e.body_text(),
-    })?;
+    let body = json_body(body)?;
     let scopes = Scope::parse_list(&body.scopes.join(","))?;
     let expires_at = body
         .expires_at

@@ -13,3 +13,18 @@ pub mod presets;
 pub mod sessions;
 pub mod upload_tokens;
 pub mod views;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+
+use crate::error::Error;
+
+/// A JSON body, or the 400 (target `body`) every native route answers for one it cannot
+/// read.
+pub fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Error> {
+    body.map(|Json(body)| body)
+        .map_err(|e| Error::InvalidInput {
+            target: "body",
+            message: e.body_text(),
+        })
+}

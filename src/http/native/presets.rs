@@ -12,6 +12,7 @@ use crate::domain::rendition_params::fit_name;
 use crate::domain::{Preset, SigningSecret};
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
+use crate::http::native::json_body;
 use crate::http::principal::Caller;
 use crate::http::state::AppState;
 use crate::http::transform_query;
@@ -73,10 +74,7 @@ pub async fn put_preset(
     body: Result<Json<PresetInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PresetView>, NativeError> {
     let env = env_id(&env)?;
-    let Json(input) = body.map_err(|e| Error::InvalidInput {
-        target: "body",
-        message: e.body_text(),
-    })?;
+    let input = json_body(body)?;
     let preset = state
         .service
         .put_preset(&principal, env, &name, input)
@@ -177,10 +175,7 @@ pub async fn sign_url(
     body: Result<Json<SignedUrlRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<SignedUrl>, NativeError> {
     let env = env_id(&env)?;
-    let Json(body) = body.map_err(|e| Error::InvalidInput {
-        target: "body",
-        message: e.body_text(),
-    })?;
+    let body = json_body(body)?;
     // Reuse the query parser so that the body's parameters mean exactly what an href's do.
     let parsed = transform_query::parse(Some(&query_of(&body)))?;
     let path = state

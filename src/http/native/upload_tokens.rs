@@ -17,6 +17,7 @@ use crate::domain::Subject;
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
 use crate::http::native::images::parse_id;
+use crate::http::native::json_body;
 use crate::http::native::views::{ImageView, iso_millis};
 use crate::http::principal::Caller;
 use crate::http::state::AppState;
@@ -78,10 +79,7 @@ pub async fn create_upload_token(
     body: Result<Json<UploadTokenBody>, JsonRejection>,
 ) -> Result<Response, NativeError> {
     let env = parse_id(&env, "environment")?;
-    let Json(body) = body.map_err(|e| Error::InvalidInput {
-        target: "body",
-        message: e.body_text(),
-    })?;
+    let body = json_body(body)?;
     let request = UploadTokenRequest {
         subject: body.subject.as_deref().map(Subject::parse).transpose()?,
         slot: body.slot.unwrap_or(false),

@@ -27,12 +27,6 @@ pub(super) fn record(entry: &AuditEntry) -> Statement {
 }
 
 impl Catalog {
-    /// Appends a change that has no rows of its own to commit with (a session ended, say).
-    pub async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
-        self.engine.execute_one(record(entry)).await?;
-        Ok(())
-    }
-
     /// One page of an environment's audit log (or the deployment's, for `None`), oldest
     /// first, after event number `after`.
     pub async fn audit_events(
