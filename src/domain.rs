@@ -10,9 +10,13 @@ use crate::error::Error;
 use crate::media::ImageFormat;
 use crate::media::transform::{Crop, Fit, OutputFormat};
 
+mod governance;
 mod names;
 pub mod rendition_params;
 mod tenancy;
+pub use governance::{
+    Event, EventType, Limits, Quota, QuotaMeasure, QuotaScope, Receipt, SubjectSummary, Usage,
+};
 pub use names::{is_hidden_character, sanitize_filename};
 pub use tenancy::{AuditEntry, AuditEvent, EnvironmentSettings, UploadGrant};
 

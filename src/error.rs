@@ -4,7 +4,7 @@
 //! engine: what a driver's or a store's failure means is decided in `storage`
 //! (`storage::catalog::engine_errors`, `storage::blob_errors`).
 
-use crate::domain::Scope;
+use crate::domain::{QuotaMeasure, QuotaScope, Scope};
 use crate::media::MediaError;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,6 +27,19 @@ pub enum Error {
     /// environment that still holds images, say).
     #[error("{0}")]
     Conflict(String),
+    /// Storing this would pass a quota of the environment or of the subject; nothing was
+    /// stored.
+    #[error(
+        "the {} quota allows {limit} {}; {usage} are stored",
+        .scope.as_str(),
+        match .measure { QuotaMeasure::Images => "images", QuotaMeasure::Bytes => "bytes" }
+    )]
+    QuotaExceeded {
+        scope: QuotaScope,
+        measure: QuotaMeasure,
+        limit: u64,
+        usage: u64,
+    },
     /// A parameter, header or field the client sent is not acceptable.
     #[error("{message}")]
     InvalidInput {
@@ -113,6 +126,7 @@ impl Error {
             Error::SignatureInvalid(_) => "signature_invalid",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::InvalidInput { .. } => "invalid_input",
             Error::PayloadTooLarge { .. } => "too_large",
             Error::UnsupportedMedia(_) => "unsupported_media",

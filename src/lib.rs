@@ -157,6 +157,7 @@ pub async fn start(
         .await
         .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
     let bootstrap = service.bootstrap().await?;
+    service.prepare_receipt_key().await?;
     let local_addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("cannot read the listening address: {e}")))?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Subject;
+use super::{Quota, Subject};
 use crate::error::Error;
 use crate::media::ImageFormat;
 
@@ -25,6 +25,12 @@ pub struct EnvironmentSettings {
     /// current pipeline strips every other field too (keeping them is allowed, not
     /// promised).
     pub strip_metadata: bool,
+    /// Limits on the whole environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+    /// Limits on each subject, unless the subject has its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_quota: Option<Quota>,
 }
 
 impl Default for EnvironmentSettings {
@@ -32,6 +38,8 @@ impl Default for EnvironmentSettings {
         EnvironmentSettings {
             allowed_origins: Vec::new(),
             strip_metadata: true,
+            quota: None,
+            subject_quota: None,
         }
     }
 }
@@ -54,8 +62,15 @@ impl EnvironmentSettings {
         self
     }
 
-    /// Refuses origins that are not exact `scheme://host[:port]` values.
+    /// Refuses origins that are not exact `scheme://host[:port]` values, and limits a
+    /// catalog integer cannot hold.
     pub fn validate(&self) -> Result<(), Error> {
+        if let Some(quota) = &self.quota {
+            quota.validate("settings.quota")?;
+        }
+        if let Some(quota) = &self.subject_quota {
+            quota.validate("settings.subjectQuota")?;
+        }
         let bad = |message: String| Error::InvalidInput {
             target: "settings.allowedOrigins",
             message,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::dialect::{Answer, Dialect, DialectError, Message};
+use crate::domain::{QuotaMeasure, QuotaScope};
 use crate::error::Error;
 
 /// The current request's id, or a fresh one outside a request.
@@ -53,6 +54,12 @@ pub fn classify(error: &Error) -> Classified {
         ),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", None, None),
         Error::Conflict(_) => (StatusCode::CONFLICT, "REQUEST_FAILED", None, None),
+        Error::QuotaExceeded { scope, measure, .. } => (
+            StatusCode::FORBIDDEN,
+            "QUOTA_EXCEEDED",
+            Some(("QUOTA_EXCEEDED", quota_target(*scope, *measure))),
+            None,
+        ),
         Error::InvalidInput { target, .. } => (
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
@@ -129,6 +136,16 @@ pub fn classify(error: &Error) -> Classified {
     }
 }
 
+/// The setting that holds the limit a refusal names (`quota.maxImages`, …).
+fn quota_target(scope: QuotaScope, measure: QuotaMeasure) -> &'static str {
+    match (scope, measure) {
+        (QuotaScope::Environment, QuotaMeasure::Images) => "quota.maxImages",
+        (QuotaScope::Environment, QuotaMeasure::Bytes) => "quota.maxBytes",
+        (QuotaScope::Subject, QuotaMeasure::Images) => "subjectQuota.maxImages",
+        (QuotaScope::Subject, QuotaMeasure::Bytes) => "subjectQuota.maxBytes",
+    }
+}
+
 /// The message a client sees: the error's own text, except for server-side failures,
 /// whose details are only logged.
 pub fn public_message(error: &Error) -> String {
@@ -143,6 +160,7 @@ pub fn public_message(error: &Error) -> String {
         Error::SignatureInvalid(_)
         | Error::NotFound(_)
         | Error::Conflict(_)
+        | Error::QuotaExceeded { .. }
         | Error::InvalidInput { .. }
         | Error::PayloadTooLarge { .. }
         | Error::UnsupportedMedia(_)

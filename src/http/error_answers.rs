@@ -9,7 +9,7 @@
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use uuid::Uuid;
 
-use crate::domain::Scope;
+use crate::domain::{QuotaMeasure, QuotaScope, Scope};
 use crate::error::Error;
 use crate::logging::{REQUEST, RequestLabel};
 
@@ -21,6 +21,12 @@ fn errors() -> Vec<Error> {
         Error::SignatureInvalid("the signature has expired".into()),
         Error::NotFound("image"),
         Error::Conflict("the environment still holds images".into()),
+        Error::QuotaExceeded {
+            scope: QuotaScope::Subject,
+            measure: QuotaMeasure::Images,
+            limit: 10,
+            usage: 10,
+        },
         Error::InvalidInput {
             target: "w",
             message: "w must be between 1 and 8192".into(),

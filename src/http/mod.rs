@@ -58,6 +58,7 @@ pub struct Timeouts {
     modifiers(&SecuritySchemes),
     tags((name = "environments", description = "Environments (tenants): made and removed by operator keys, read by their own keys"),
         (name = "keys", description = "An environment's API keys and its audit log"),
+        (name = "governance", description = "Subjects, usage and quotas; erasure with signed receipts, export"),
         (name = "uploads", description = "Upload tokens: direct uploads from a browser"),
         (name = "images", description = "The native, PingOne-shaped images API"),
         (name = "renditions", description = "Presets, signed rendition URLs and their secrets"),
@@ -143,6 +144,19 @@ pub fn router(
         ))
         .routes(routes!(native::keys::create_key, native::keys::list_keys))
         .routes(routes!(native::keys::get_key, native::keys::revoke_key))
+        .routes(routes!(native::subjects::get_usage))
+        .routes(routes!(native::subjects::list_subjects))
+        .routes(routes!(
+            native::subjects::get_subject,
+            native::erasure::erase_subject
+        ))
+        .routes(routes!(
+            native::subjects::put_subject_quota,
+            native::subjects::delete_subject_quota
+        ))
+        .routes(routes!(native::erasure::export_subject))
+        .routes(routes!(native::erasure::get_receipt))
+        .routes(routes!(native::erasure::jwks))
         .routes(routes!(native::audit::list_audit_events))
         .routes(routes!(native::audit::list_deployment_audit_events))
         .routes(routes!(native::upload_tokens::create_upload_token))

@@ -7,6 +7,7 @@ use chrono::Utc;
 use futures_util::Stream;
 use uuid::Uuid;
 
+use super::ingest::created_event;
 use super::{Described, Service, UploadRequest};
 use crate::domain::{Image, Principal, Scope, Subject};
 use crate::error::{Error, Result};
@@ -105,11 +106,37 @@ impl Service {
             });
         }
         let now = Utc::now();
-        let image = self
+        // Read first: the claim's event names the image, and a refused claim must tell a
+        // missing item from a quota.
+        let item = self
             .catalog
-            .claim_upload(environment_id, number, subject.as_ref(), now)
+            .upload(environment_id, number, now)
             .await?
             .ok_or(Error::NotFound("upload"))?;
+        let limits = self.limits(environment_id).await?;
+        let claimed_subject = subject.clone().or_else(|| item.subject.clone());
+        let event = created_event(
+            environment_id,
+            item.id,
+            claimed_subject.as_ref(),
+            item.format,
+            item.byte_size,
+            &item.content_hash,
+        );
+        let claimed = self
+            .catalog
+            .claim_upload(environment_id, number, subject.as_ref(), now, &limits, &[event])
+            .await?;
+        let Some(image) = claimed else {
+            // Gone since (claimed, expired), or a quota refused it.
+            return Err(match self.catalog.upload(environment_id, number, now).await? {
+                Some(item) => {
+                    self.quota_refusal(environment_id, claimed_subject.as_ref(), item.byte_size, &limits)
+                        .await
+                }
+                None => Error::NotFound("upload"),
+            });
+        };
         if let (true, Some(subject)) = (into_slot, &subject) {
             self.catalog
                 .set_slot(environment_id, subject, image.id, now)

@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 use super::Service;
 use super::renditions::Described;
-use crate::domain::{Image, NewImage, Placeholder, Principal, Scope, Subject, random_hex};
+use crate::domain::{
+    Event, EventType, Image, NewImage, Placeholder, Principal, Scope, Subject, random_hex,
+};
 use crate::error::{Error, Result};
 use crate::media::{self, ImageFormat, placeholder};
 use crate::storage::{BlobStore, capacity, staging};
@@ -114,7 +116,18 @@ impl Service {
             .map_or(self.settings.max_upload_bytes, |max| {
                 max.min(self.settings.max_upload_bytes)
             });
+        // Read first, so that a missing environment or one already full is refused before
+        // the body is decoded; the catalog checks the limits again, atomically, when it
+        // commits the row.
+        let quotas = self.limits(environment_id).await?;
         let spooled = spool(&self.settings.temp_dir, limit, body).await?;
+        if request.expires_at.is_none()
+            && let Some(refusal) = self
+                .quota_already_full(environment_id, request.subject.as_ref(), &quotas)
+                .await?
+        {
+            return Err(refusal);
+        }
         let limits = self.settings.media.clone();
         let formats = request.formats.clone();
         let (ingested, content_hash, placeholder) = self
@@ -168,7 +181,27 @@ impl Service {
             placeholder,
             expires_at: request.expires_at,
         };
-        match self.catalog.insert_image(&new).await {
+        let events = if new.expires_at.is_none() {
+            vec![created_event(
+                new.environment_id,
+                new.id,
+                new.subject.as_ref(),
+                new.format,
+                new.byte_size,
+                &new.content_hash,
+            )]
+        } else {
+            Vec::new()
+        };
+        let inserted = self.catalog.insert_image(&new, &quotas, &events).await;
+        let inserted = match inserted {
+            Ok(None) => Err(self
+                .quota_refusal(environment_id, new.subject.as_ref(), byte_size, &quotas)
+                .await),
+            Ok(Some(image)) => Ok(image),
+            Err(error) => Err(error),
+        };
+        match inserted {
             Ok(image) => {
                 if !self.blobs.exists_in_store(&blob_key).await? {
                     tracing::info!(%blob_key, "a sweep took the blob before its row committed; written again");
@@ -199,7 +232,32 @@ enum Spooled {
     File(tempfile::NamedTempFile),
 }
 
+/// `image.created` about an image (about `subject`, which a claim may set), as its
+/// webhooks are told.
+pub(super) fn created_event(
+    environment_id: Uuid,
+    id: Uuid,
+    subject: Option<&Subject>,
+    format: ImageFormat,
+    bytes: u64,
+    content_hash: &str,
+) -> Event {
+    Event::new(
+        environment_id,
+        EventType::ImageCreated,
+        serde_json::json!({
+            "environmentId": environment_id,
+            "imageId": id,
+            "subject": subject.map(Subject::as_str),
+            "format": format.name(),
+            "bytes": bytes,
+            "contentHash": content_hash,
+        }),
+    )
+}
+
 impl Spooled {
+
     /// The whole body; a temp file is read and removed (on the processing pool, where
     /// this is called, off the runtime).
     fn into_bytes(self) -> Result<Bytes> {

@@ -5,6 +5,8 @@
 
 mod control;
 mod dropbox;
+mod erasure;
+mod export;
 mod external_images;
 mod ingest;
 mod origins;
@@ -19,6 +21,7 @@ mod signing;
 mod single_flight;
 mod slots;
 mod upload_tokens;
+mod usage;
 mod variant_budget;
 mod variant_name;
 
@@ -44,7 +47,7 @@ pub use variant_budget::RenditionBudget;
 use variant_budget::VariantBudget;
 
 use crate::auth;
-use crate::domain::{Environment, Image, Page, Principal, Scope, Subject};
+use crate::domain::{Environment, Event, EventType, Image, Page, Principal, Scope, Subject};
 use crate::error::{Error, Result};
 use crate::media::MediaLimits;
 use crate::storage::blobs::BlobRead;
@@ -85,6 +88,8 @@ pub struct Service {
     /// `imagestore_renditions_total{cache="hit"}`, registered once: a variant served warm
     /// would otherwise look its series up in the registry on every request.
     rendition_hits: metrics::Counter,
+    /// The deployment's receipt key, read (or made) once.
+    receipt_signer: tokio::sync::OnceCell<erasure::ReceiptSigner>,
 }
 
 /// What `bootstrap` made on an empty catalog.
@@ -103,7 +108,8 @@ pub const MAX_PAGE: u32 = 1000;
 impl Service {
     pub fn new(catalog: Catalog, blobs: BlobStore, settings: ServiceSettings) -> Arc<Service> {
         let processing = Arc::new(Processing::new(settings.workers, settings.queue));
-        let variant_budget = VariantBudget::new(blobs.clone(), &settings.renditions);
+        let variant_budget =
+            VariantBudget::new(blobs.clone(), &settings.renditions).counting_in(catalog.clone());
         Arc::new(Service {
             catalog,
             blobs,
@@ -116,6 +122,7 @@ impl Service {
             ),
             known_origins: Default::default(),
             rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
+            receipt_signer: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -210,7 +217,16 @@ impl Service {
         id: Uuid,
     ) -> Result<()> {
         principal.require(environment_id, Scope::ImagesWrite)?;
-        let Some(image) = self.catalog.delete_image(environment_id, id).await? else {
+        let deleted = Event::new(
+            environment_id,
+            EventType::ImageDeleted,
+            serde_json::json!({ "environmentId": environment_id, "imageId": id }),
+        );
+        let removed = self
+            .catalog
+            .delete_image(environment_id, id, &[deleted])
+            .await?;
+        let Some(image) = removed else {
             return if self
                 .catalog
                 .delete_external_image(environment_id, id)

@@ -32,7 +32,7 @@ use quick_cache::sync::Cache;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::storage::BlobStore;
+use crate::storage::{BlobStore, Catalog};
 use crate::storage::blobs::SizedBlob;
 
 /// The bounds on what renditions may cost; flags of `serve`.
@@ -80,6 +80,9 @@ const REMEMBERED_USES: usize = 100_000;
 #[derive(Clone)]
 pub(crate) struct VariantBudget {
     blobs: BlobStore,
+    /// Where each image's variant bytes are counted (`images.variant_bytes`, which the
+    /// usage counts add up); None in unit tests of the eviction alone.
+    catalog: Option<Catalog>,
     max_per_image: usize,
     max_bytes: u64,
     usage: Arc<Mutex<HashMap<Uuid, Usage>>>,
@@ -116,6 +119,7 @@ impl VariantBudget {
     pub(crate) fn new(blobs: BlobStore, budget: &RenditionBudget) -> VariantBudget {
         VariantBudget {
             blobs,
+            catalog: None,
             max_per_image: budget.max_variants_per_image.max(1),
             max_bytes: budget.max_variant_bytes,
             usage: Arc::default(),
@@ -123,11 +127,29 @@ impl VariantBudget {
         }
     }
 
-    /// Called once a new variant (`key`, `size` bytes) of an image is stored: evicts what
-    /// goes beyond the image's and the environment's bounds, never the new variant itself.
-    /// A failure is logged and not passed on: the rendition is there and can be served, and
-    /// the next store tries again.
+    /// The budget, counting variant bytes into the catalog's usage.
+    pub(crate) fn counting_in(mut self, catalog: Catalog) -> VariantBudget {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// Adds (or with a negative `delta`, removes) variant bytes to an image's count. A
+    /// failure only makes `variantBytes` less exact; it is logged.
+    async fn count(&self, image_id: Option<Uuid>, delta: i64) {
+        if let (Some(catalog), Some(image_id)) = (&self.catalog, image_id)
+            && let Err(error) = catalog.add_variant_bytes(image_id, delta).await
+        {
+            tracing::warn!(image = %image_id, %error, "variant bytes not counted");
+        }
+    }
+
+    /// Called once a new variant (`key`, `size` bytes) of an image is stored: counts it,
+    /// and evicts what goes beyond the image's and the environment's bounds, never the
+    /// new variant itself. A failure is logged and not passed on: the rendition is there
+    /// and can be served, and the next store tries again.
     pub(crate) async fn stored(&self, environment_id: Uuid, image_id: Uuid, key: &str, size: u64) {
+        self.count(Some(image_id), i64::try_from(size).unwrap_or(i64::MAX))
+            .await;
         if let Err(error) = self.cap_image(environment_id, image_id, key).await {
             tracing::warn!(image = %image_id, %error, "evicting an image's variants failed");
         }
@@ -146,6 +168,8 @@ impl VariantBudget {
         let mut freed = 0;
         for blob in variants.iter().filter(|b| b.key != keep).take(excess) {
             self.blobs.delete(&blob.key).await?;
+            self.count(BlobStore::image_of_key(&blob.key), -(blob.size as i64))
+                .await;
             metrics::counter!("imagestore_variants_evicted_total", "bound" => "image").increment(1);
             freed += blob.size;
         }
@@ -204,6 +228,8 @@ impl VariantBudget {
                 break;
             }
             self.blobs.delete(&blob.key).await?;
+            self.count(BlobStore::image_of_key(&blob.key), -(blob.size as i64))
+                .await;
             metrics::counter!("imagestore_variants_evicted_total", "bound" => "environment")
                 .increment(1);
             total = total.saturating_sub(blob.size);

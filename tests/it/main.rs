@@ -11,6 +11,7 @@ mod cluster;
 mod control_plane;
 mod dialects;
 mod fuzz_regressions;
+mod governance;
 mod harness;
 mod hostile;
 mod href_access;

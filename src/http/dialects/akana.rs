@@ -48,6 +48,7 @@ impl Dialect for Akana {
             | Error::SignatureInvalid(_)
             | Error::NotFound(_)
             | Error::Conflict(_)
+            | Error::QuotaExceeded { .. }
             | Error::InvalidInput { .. }
             | Error::PayloadTooLarge { .. }
             | Error::UnsupportedMedia(_)

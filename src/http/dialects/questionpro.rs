@@ -56,7 +56,7 @@ impl Dialect for QuestionPro {
                 "UNAUTHORIZED",
                 "1010",
             ),
-            Error::Forbidden(_) | Error::SignatureInvalid(_) => {
+            Error::Forbidden(_) | Error::SignatureInvalid(_) | Error::QuotaExceeded { .. } => {
                 (StatusCode::FORBIDDEN, Message::Public, "FORBIDDEN", "1013")
             }
             Error::NotFound(_) => (

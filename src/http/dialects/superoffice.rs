@@ -67,6 +67,11 @@ impl Dialect for SuperOffice {
             Error::Forbidden(_) | Error::SignatureInvalid(_) => {
                 (StatusCode::FORBIDDEN, Message::Public, "SecurityException")
             }
+            Error::QuotaExceeded { .. } => (
+                StatusCode::FORBIDDEN,
+                Message::Public,
+                "QuotaExceededException",
+            ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, Message::Public, "NotFoundException"),
             Error::Conflict(_) => (
                 StatusCode::CONFLICT,

@@ -63,10 +63,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics: requests, latencies, uploads, bytes, rejections by reason.
+/// Prometheus metrics: requests, latencies, uploads, bytes, rejections by reason, and
+/// each environment's usage and quota (labelled by environment, never by subject).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Read at scrape time, so the gauges are what the catalog says now, whichever
+    // instance made the change.
+    if let Err(error) = state.service.record_usage_gauges().await {
+        tracing::warn!(%error, "usage gauges not refreshed");
+    }
     (
         [(
             header::CONTENT_TYPE,

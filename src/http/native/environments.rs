@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Environment, EnvironmentSettings};
+use crate::domain::{Environment, EnvironmentSettings, Quota};
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
 use crate::http::native::images::parse_id;
@@ -40,13 +40,55 @@ pub struct SettingsBody {
     /// Whether metadata is stripped from uploads (default true). GPS is always removed.
     #[serde(default)]
     pub strip_metadata: Option<bool>,
+    /// Limits on the whole environment; `{}` removes them. Refused uploads, claims and
+    /// slot replacements answer 403 `QUOTA_EXCEEDED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaBody>,
+    /// Limits on each subject unless it has its own (`PUT …/subjects/{subject}/quota`);
+    /// `{}` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_quota: Option<QuotaBody>,
 }
 
 impl SettingsBody {
     fn over(self, base: EnvironmentSettings) -> EnvironmentSettings {
+        let limits = |body: Option<QuotaBody>, base: Option<Quota>| match body {
+            None => base,
+            Some(body) => Some(Quota::from(body)).filter(|quota| !quota.is_unlimited()),
+        };
         EnvironmentSettings {
             allowed_origins: self.allowed_origins.unwrap_or(base.allowed_origins),
             strip_metadata: self.strip_metadata.unwrap_or(base.strip_metadata),
+            quota: limits(self.quota, base.quota),
+            subject_quota: limits(self.subject_quota, base.subject_quota),
+        }
+    }
+}
+
+/// Limits on images and bytes; an absent one is no limit.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuotaBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+impl From<QuotaBody> for Quota {
+    fn from(body: QuotaBody) -> Quota {
+        Quota {
+            max_images: body.max_images,
+            max_bytes: body.max_bytes,
+        }
+    }
+}
+
+impl From<Quota> for QuotaBody {
+    fn from(quota: Quota) -> QuotaBody {
+        QuotaBody {
+            max_images: quota.max_images,
+            max_bytes: quota.max_bytes,
         }
     }
 }
@@ -109,6 +151,8 @@ pub fn environment_view(state: &AppState, environment: Environment) -> Environme
         settings: SettingsBody {
             allowed_origins: Some(environment.settings.allowed_origins),
             strip_metadata: Some(environment.settings.strip_metadata),
+            quota: environment.settings.quota.map(QuotaBody::from),
+            subject_quota: environment.settings.subject_quota.map(QuotaBody::from),
         },
     }
 }

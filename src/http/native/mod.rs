@@ -5,12 +5,14 @@
 
 pub mod audit;
 pub mod environments;
+pub mod erasure;
 pub mod images;
 pub mod json_create;
 pub mod keys;
 pub mod paging;
 pub mod presets;
 pub mod sessions;
+pub mod subjects;
 pub mod upload_tokens;
 pub mod views;
 

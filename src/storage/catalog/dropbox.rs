@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::columns::{listed_row, readable_images};
+use super::events::deliveries;
 use super::statement::statement;
+use super::usage::{quota_guard, quota_lock, quota_params};
 use super::{Catalog, crop_text, image_from_row};
-use crate::domain::{Image, Subject};
+use crate::domain::{Event, Image, Limits, Subject};
 use crate::error::Result;
 use crate::media::transform::Crop;
 
@@ -53,28 +55,41 @@ impl Catalog {
     }
 
     /// Turns an unexpired dropbox item into a permanent image (one statement, so two claims
-    /// of one item cannot both win), optionally about a subject.
+    /// of one item cannot both win), optionally about a subject, unless that would pass a
+    /// quota in `limits`. None when there is no such item or a quota refused it (the
+    /// caller tells which); `events` are queued with the claim.
     pub async fn claim_upload(
         &self,
         environment_id: Uuid,
         number: i64,
         subject: Option<&Subject>,
         now: DateTime<Utc>,
+        limits: &Limits,
+        events: &[Event],
     ) -> Result<Option<Image>> {
-        let claim = statement!(
-            concat!(
-                "UPDATE images SET expires_at = NULL, subject = COALESCE($1, subject), \
-                 updated_at = $2 WHERE environment_id = $3 AND number = $4 AND expires_at > $2 \
-                 RETURNING ",
-                image_columns!()
+        let mut claim = statement!(
+            format!(
+                concat!(
+                    "UPDATE images SET expires_at = NULL, subject = COALESCE($1, subject), \
+                     updated_at = $2 WHERE environment_id = $3 AND number = $4 \
+                     AND expires_at > $2 AND {} RETURNING ",
+                    image_columns!()
+                ),
+                quota_guard("$3", "COALESCE($1, images.subject)", "images.byte_size", 5)
             ),
             subject.map(Subject::as_str),
             now,
             environment_id,
             number,
         );
+        claim.params.extend(quota_params(limits));
+        let lock = quota_lock(&self.engine, environment_id, limits, true);
+        let then = events.iter().map(deliveries).collect();
         // Read tolerantly, as `delete_image` does: the claim commits on either engine.
-        let claimed = self.engine.write_rows(claim, listed_row).await?;
+        let claimed = self
+            .engine
+            .write_rows_with(lock, claim, listed_row, then)
+            .await?;
         claimed.into_iter().next().map(|row| row.image).transpose()
     }
 

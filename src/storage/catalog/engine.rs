@@ -52,20 +52,25 @@ impl Engine {
         statement: Statement,
         map: impl Fn(&dyn Columns) -> Result<T> + Send + 'static,
     ) -> Result<Vec<T>> {
-        self.write_rows_with(statement, map, Vec::new()).await
+        self.write_rows_with(Vec::new(), statement, map, Vec::new())
+            .await
     }
 
-    /// As [`Engine::write_rows`], with `then` run after it in the same transaction (an
-    /// audit event, say), so that all of it is committed or none.
+    /// As [`Engine::write_rows`], after `before` (a lock, say) and with `then` run after
+    /// it only if it returned a row (an audit or webhook event of the change), all in one
+    /// transaction, so that all of it is committed or none.
     pub async fn write_rows_with<T: Send + 'static>(
         &self,
+        before: Vec<Statement>,
         statement: Statement,
         map: impl Fn(&dyn Columns) -> Result<T> + Send + 'static,
         then: Vec<Statement>,
     ) -> Result<Vec<T>> {
         match self {
-            Engine::Sqlite(sqlite) => sqlite.write_rows(statement, map, then).await,
-            Engine::Postgres(postgres) => postgres.write_rows(&statement, map, &then).await,
+            Engine::Sqlite(sqlite) => sqlite.write_rows(before, statement, map, then).await,
+            Engine::Postgres(postgres) => {
+                postgres.write_rows(&before, &statement, map, &then).await
+            }
         }
     }
 

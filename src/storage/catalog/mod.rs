@@ -17,7 +17,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::memo::Memo;
-use crate::domain::{Credential, Image, NewImage, Page, Subject};
+use crate::domain::{Credential, Event, Image, Limits, NewImage, Page, Subject};
 use crate::error::{Error, Result};
 
 #[derive(Clone)]
@@ -55,6 +55,8 @@ mod credentials;
 mod dropbox;
 mod engine;
 mod engine_errors;
+mod erasure;
+mod events;
 mod external_images;
 mod locks;
 mod postgres;
@@ -67,6 +69,7 @@ mod sqlite;
 mod statement;
 mod tenants;
 mod upload_tokens;
+mod usage;
 
 use crate::domain::rendition_params::crop_text;
 use columns::{image_from_row, listed_row, time_column, u32_column, uuid_column};
@@ -74,6 +77,8 @@ pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 pub use credentials::CREDENTIAL_FRESHNESS;
 use engine::Engine;
 pub use locks::JobLock;
+pub use erasure::{ErasureRow, ReceiptKey};
+pub use usage::SubjectRow;
 use postgres::Postgres;
 use sqlite::Sqlite;
 use sqlite::stamped::{Lookup, Remembered};
@@ -126,18 +131,28 @@ impl Catalog {
         self.remembered()?.stamp.generation()
     }
 
-    /// Records an image whose blob is already durable; returns it with its number once
-    /// the row is committed.
-    pub async fn insert_image(&self, image: &NewImage) -> Result<Image> {
+    /// Records an image whose blob is already durable, with `events` about it; returns it
+    /// with its number once the row is committed, or None when that would pass a quota
+    /// in `limits` (then nothing is written). A dropbox item counts against no quota
+    /// until it is claimed.
+    pub async fn insert_image(
+        &self,
+        image: &NewImage,
+        limits: &Limits,
+        events: &[Event],
+    ) -> Result<Option<Image>> {
         let placeholder = image.placeholder.as_ref();
-        let insert = statement!(
-            concat!(
-                "INSERT INTO images (id, environment_id, subject, filename, format, \
-                 byte_size, width, height, frames, content_hash, serve_key, blob_key, \
-                 created_at, updated_at, thumbhash, dominant_color, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, \
-                 $14, $15, $16) RETURNING ",
-                image_columns!()
+        let mut insert = statement!(
+            format!(
+                concat!(
+                    "INSERT INTO images (id, environment_id, subject, filename, format, \
+                     byte_size, width, height, frames, content_hash, serve_key, blob_key, \
+                     created_at, updated_at, thumbhash, dominant_color, expires_at) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, \
+                     $14, $15, $16 WHERE $16 IS NOT NULL OR ({}) RETURNING ",
+                    image_columns!()
+                ),
+                usage::quota_guard("$2", "$3", "$6", 17)
             ),
             image.id,
             image.environment_id,
@@ -156,11 +171,18 @@ impl Catalog {
             placeholder.map(|p| p.dominant_color.as_str()),
             image.expires_at,
         );
-        let inserted = self.engine.write_rows(insert, image_from_row).await?;
-        inserted
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Catalog("the insert returned no row".into()))
+        insert.params.extend(usage::quota_params(limits));
+        let lock = if image.expires_at.is_none() {
+            usage::quota_lock(&self.engine, image.environment_id, limits, image.subject.is_some())
+        } else {
+            Vec::new()
+        };
+        let then = events.iter().map(events::deliveries).collect();
+        let inserted = self
+            .engine
+            .write_rows_with(lock, insert, image_from_row, then)
+            .await?;
+        Ok(inserted.into_iter().next())
     }
 
     /// A permanent (not dropbox) image row.
@@ -214,8 +236,14 @@ impl Catalog {
         Ok(columns::images_page(rows, limit))
     }
 
-    /// Removes the row and returns it, so the caller can remove its blob afterwards.
-    pub async fn delete_image(&self, environment_id: Uuid, id: Uuid) -> Result<Option<Image>> {
+    /// Removes the row and returns it, so the caller can remove its blob afterwards;
+    /// `events` are queued with the removal, if there was one.
+    pub async fn delete_image(
+        &self,
+        environment_id: Uuid,
+        id: Uuid,
+        events: &[Event],
+    ) -> Result<Option<Image>> {
         let delete = statement!(
             concat!(
                 "DELETE FROM images WHERE environment_id = $1 AND id = $2 \
@@ -227,7 +255,11 @@ impl Catalog {
         );
         // Read tolerantly: a row that cannot be read is deleted all the same (on either
         // engine), and only then reported.
-        let deleted = self.engine.write_rows(delete, listed_row).await?;
+        let then = events.iter().map(events::deliveries).collect();
+        let deleted = self
+            .engine
+            .write_rows_with(Vec::new(), delete, listed_row, then)
+            .await?;
         deleted.into_iter().next().map(|row| row.image).transpose()
     }
 

@@ -47,21 +47,28 @@ impl Postgres {
         rows.iter().map(|row| map(row)).collect()
     }
 
-    /// Runs a statement that returns rows, then `then`, in one transaction.
+    /// Runs `before`, a statement that returns rows, then `then` if it returned any, in
+    /// one transaction.
     pub async fn write_rows<T>(
         &self,
+        before: &[Statement],
         statement: &Statement,
         map: impl MapRow<T>,
         then: &[Statement],
     ) -> Result<Vec<T>> {
         let mut transaction = self.pool.begin().await?;
+        for statement in before {
+            query(statement).execute(&mut *transaction).await?;
+        }
         let rows = query(statement).fetch_all(&mut *transaction).await?;
         let mapped = rows
             .iter()
             .map(|row| map(row))
             .collect::<Result<Vec<T>>>()?;
-        for statement in then {
-            query(statement).execute(&mut *transaction).await?;
+        if !mapped.is_empty() {
+            for statement in then {
+                query(statement).execute(&mut *transaction).await?;
+            }
         }
         transaction.commit().await?;
         Ok(mapped)

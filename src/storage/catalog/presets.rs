@@ -38,7 +38,7 @@ impl Catalog {
         );
         let stored = self
             .engine
-            .write_rows_with(upsert, preset_from_row, vec![record(audit)])
+            .write_rows_with(Vec::new(), upsert, preset_from_row, vec![record(audit)])
             .await?;
         stored
             .into_iter()

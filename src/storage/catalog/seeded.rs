@@ -37,7 +37,8 @@ impl Seeded {
             .unwrap();
         let now = Utc::now();
         let image = catalog
-            .insert_image(&NewImage {
+            .insert_image(
+                &NewImage {
                 id: Uuid::new_v4(),
                 environment_id: environment.id,
                 subject: None,
@@ -55,10 +56,14 @@ impl Seeded {
                     thumbhash: "t".into(),
                     dominant_color: "#000000".into(),
                 }),
-                expires_at: None,
-            })
+                    expires_at: None,
+                },
+                &Default::default(),
+                &[],
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .expect("no quota applies");
         let preset = Preset {
             name: "thumb".into(),
             width: Some(64),

@@ -10,7 +10,7 @@ use super::columns::Columns;
 use super::engine::Engine;
 use super::statement::statement;
 use super::{Catalog, locks, time_column, uuid_column};
-use crate::domain::{AuditEntry, Environment, EnvironmentSettings};
+use crate::domain::{AuditEntry, Environment, EnvironmentSettings, Quota};
 use crate::error::{Error, Result};
 
 const ENVIRONMENT_COLUMNS: &str = "id, name, created_at, settings";
@@ -103,6 +103,18 @@ impl Catalog {
             .execute_if_changed(vec![update], vec![record(audit)])
             .await?;
         Ok(changed == 1)
+    }
+
+    /// Every environment that has a quota, with it (for the `/metrics` gauges).
+    pub async fn environment_quotas(&self) -> Result<Vec<(Uuid, Quota)>> {
+        let select = statement!(format!(
+            "SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE settings LIKE '%\"quota\"%'"
+        ));
+        let environments = self.engine.rows(select, environment_from_row).await?;
+        Ok(environments
+            .into_iter()
+            .filter_map(|env| Some((env.id, env.settings.quota?)))
+            .collect())
     }
 
     /// How many images (claimed or not, stored or registered by reference) an environment

@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     migration!(3, "0003_dialects.sql"),
     migration!(4, "0004_credential_expiry.sql"),
     migration!(5, "0005_control_plane.sql"),
+    migration!(6, "0006_governance.sql"),
 ];
 
 /// Applies every migration not yet applied, in order.

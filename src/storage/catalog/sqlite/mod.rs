@@ -62,15 +62,21 @@ impl Sqlite {
 
     pub async fn write_rows<T: Send + 'static>(
         &self,
+        before: Vec<Statement>,
         statement: Statement,
         map: impl MapRow<T>,
         then: Vec<Statement>,
     ) -> Result<Vec<T>> {
         self.writer
             .write(move |connection| {
-                let rows = run_query(connection, &statement, &map)?;
-                for statement in &then {
+                for statement in &before {
                     execute(connection, statement)?;
+                }
+                let rows = run_query(connection, &statement, &map)?;
+                if !rows.is_empty() {
+                    for statement in &then {
+                        execute(connection, statement)?;
+                    }
                 }
                 Ok(rows)
             })

@@ -269,7 +269,7 @@ mod tests {
         wider.name = "wide".into();
         b.put_preset(env, &wider, &operator_change()).await.unwrap();
         assert_eq!(a.presets(env).await.unwrap().len(), 2);
-        assert!(b.delete_image(env, id).await.unwrap().is_some());
+        assert!(b.delete_image(env, id, &[]).await.unwrap().is_some());
         assert!(a.image(env, id).await.unwrap().is_none());
         assert!(
             cut_off.image(env, id).await.is_err(),
