@@ -181,6 +181,11 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "IMAGESTORE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Let webhooks reach private, loopback and link-local addresses (for tests and
+    /// closed networks; by default such URLs are refused, and so are names resolving to
+    /// them).
+    #[arg(long, env = "IMAGESTORE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -225,6 +230,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub memory_cache_bytes: u64,
     pub log_format: LogFormat,
+    pub webhook_allow_private: bool,
 }
 
 /// A configuration value that cannot work, named so the operator can fix it.
@@ -347,6 +353,7 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             memory_cache_bytes: self.memory_cache_mb.saturating_mul(1 << 20),
             log_format: self.log_format,
+            webhook_allow_private: self.webhook_allow_private,
         })
     }
 }

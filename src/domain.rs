@@ -16,6 +16,7 @@ pub mod rendition_params;
 mod tenancy;
 pub use governance::{
     Event, EventType, Limits, Quota, QuotaMeasure, QuotaScope, Receipt, SubjectSummary, Usage,
+    Webhook, WebhookDelivery,
 };
 pub use names::{is_hidden_character, sanitize_filename};
 pub use tenancy::{AuditEntry, AuditEvent, EnvironmentSettings, UploadGrant};

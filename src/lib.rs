@@ -57,6 +57,7 @@ pub fn default_settings(storage: &StorageConfig) -> ServiceSettings {
         dropbox_ttl: std::time::Duration::from_secs(3600),
         session_ttl: std::time::Duration::from_secs(8 * 3600),
         memory_cache_bytes: 0,
+        webhook_allow_private: false,
     }
 }
 
@@ -149,6 +150,7 @@ pub async fn start(
         dropbox_ttl: config.dropbox_ttl,
         session_ttl: config.session_ttl,
         memory_cache_bytes: config.memory_cache_bytes,
+        webhook_allow_private: config.webhook_allow_private,
     };
     let service = open_service(&config.storage, settings).await?;
     // Bound before the first start's admin key is made: a start that cannot listen (a
@@ -184,6 +186,7 @@ pub async fn start(
     let sweeper = config
         .gc_interval
         .map(|interval| sweeping::spawn_sweeper(service.clone(), interval));
+    let webhooks = service.clone().spawn_webhook_deliveries();
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
         tokio::select! {
@@ -197,6 +200,7 @@ pub async fn start(
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }
+        webhooks.abort();
     });
     Ok(Running {
         local_addr,

@@ -242,3 +242,38 @@ pub struct Limits {
     pub environment: Option<Quota>,
     pub subject: Option<Quota>,
 }
+
+/// An environment's subscription to events, delivered to `url` signed with `secret`
+/// (Standard Webhooks: `whsec_` and base64 of the HMAC-SHA256 key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One event on its way to one webhook: its attempts so far and how the last one ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub number: i64,
+    pub webhook_id: Uuid,
+    pub environment_id: Uuid,
+    /// The `webhook-id` header, the same on every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// The body sent.
+    pub payload: String,
+    pub created_at: DateTime<Utc>,
+    /// When it is tried next; None once delivered or given up.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+}

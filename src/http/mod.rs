@@ -58,7 +58,7 @@ pub struct Timeouts {
     modifiers(&SecuritySchemes),
     tags((name = "environments", description = "Environments (tenants): made and removed by operator keys, read by their own keys"),
         (name = "keys", description = "An environment's API keys and its audit log"),
-        (name = "governance", description = "Subjects, usage and quotas; erasure with signed receipts, export"),
+        (name = "governance", description = "Subjects, usage and quotas; erasure with signed receipts, export; webhooks"),
         (name = "uploads", description = "Upload tokens: direct uploads from a browser"),
         (name = "images", description = "The native, PingOne-shaped images API"),
         (name = "renditions", description = "Presets, signed rendition URLs and their secrets"),
@@ -157,6 +157,16 @@ pub fn router(
         .routes(routes!(native::erasure::export_subject))
         .routes(routes!(native::erasure::get_receipt))
         .routes(routes!(native::erasure::jwks))
+        .routes(routes!(
+            native::webhooks::create_webhook,
+            native::webhooks::list_webhooks
+        ))
+        .routes(routes!(
+            native::webhooks::get_webhook,
+            native::webhooks::delete_webhook
+        ))
+        .routes(routes!(native::webhooks::rotate_webhook_secret))
+        .routes(routes!(native::webhooks::list_webhook_deliveries))
         .routes(routes!(native::audit::list_audit_events))
         .routes(routes!(native::audit::list_deployment_audit_events))
         .routes(routes!(native::upload_tokens::create_upload_token))

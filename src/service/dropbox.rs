@@ -113,7 +113,6 @@ impl Service {
             .upload(environment_id, number, now)
             .await?
             .ok_or(Error::NotFound("upload"))?;
-        let limits = self.limits(environment_id).await?;
         let claimed_subject = subject.clone().or_else(|| item.subject.clone());
         let event = created_event(
             environment_id,
@@ -125,17 +124,19 @@ impl Service {
         );
         let claimed = self
             .catalog
-            .claim_upload(environment_id, number, subject.as_ref(), now, &limits, &[event])
+            .claim_upload(environment_id, number, subject.as_ref(), now, &[event])
             .await?;
         let Some(image) = claimed else {
             // Gone since (claimed, expired), or a quota refused it.
-            return Err(match self.catalog.upload(environment_id, number, now).await? {
-                Some(item) => {
-                    self.quota_refusal(environment_id, claimed_subject.as_ref(), item.byte_size, &limits)
-                        .await
-                }
-                None => Error::NotFound("upload"),
-            });
+            return Err(
+                match self.catalog.upload(environment_id, number, now).await? {
+                    Some(item) => {
+                        self.quota_refusal(environment_id, claimed_subject.as_ref(), item.byte_size)
+                            .await
+                    }
+                    None => Error::NotFound("upload"),
+                },
+            );
         };
         if let (true, Some(subject)) = (into_slot, &subject) {
             self.catalog
@@ -147,9 +148,10 @@ impl Service {
         Ok(self.describe_with(image, &presets))
     }
 
-    /// Removes expired dropbox items with their bytes, expired sessions, and upload tokens
+    /// Removes expired dropbox items with their bytes, expired sessions, upload tokens
     /// an hour past their expiry (kept that long so that a late browser's refusal still
-    /// carries its environment's CORS grant).
+    /// carries its environment's CORS grant), and webhook deliveries that ended a week
+    /// ago.
     pub async fn expire_uploads(&self) -> Result<u64> {
         let now = Utc::now();
         let expired = self.catalog.delete_expired_uploads(now).await?;
@@ -162,6 +164,9 @@ impl Service {
         self.catalog.delete_expired_sessions(now).await?;
         self.catalog
             .delete_expired_upload_tokens(now - chrono::Duration::hours(1))
+            .await?;
+        self.catalog
+            .delete_finished_deliveries(now - super::webhook_delivery::KEEP_FINISHED)
             .await?;
         Ok(expired.len() as u64)
     }

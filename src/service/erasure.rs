@@ -45,9 +45,10 @@ impl Service {
             .get_or_try_init(|| async {
                 let made = new_receipt_key()?;
                 let key = self.catalog.receipt_key(&made).await?;
-                let seed: [u8; 32] = key.private_key.as_slice().try_into().map_err(|_| {
-                    Error::Catalog("a stored receipt key is not 32 bytes".into())
-                })?;
+                let seed: [u8; 32] =
+                    key.private_key.as_slice().try_into().map_err(|_| {
+                        Error::Catalog("a stored receipt key is not 32 bytes".into())
+                    })?;
                 Ok(ReceiptSigner {
                     kid: key.kid,
                     key: SigningKey::from_bytes(&seed),
@@ -108,22 +109,50 @@ impl Service {
         if erasure.erased_at.is_some() {
             return self.stored_receipt(erasure).await;
         }
+        // Until a completion sticks: another request erasing the same subject may count a
+        // batch between this one's count and its completion (then this one counts again),
+        // or complete it first (then its receipt is the answer).
         loop {
-            let removed = self.catalog.erase_batch(&erasure, BATCH).await?;
-            if removed.is_empty() {
-                break;
+            loop {
+                let removed = self.catalog.erase_batch(&erasure, BATCH).await?;
+                if removed.is_empty() {
+                    break;
+                }
+                self.remove_blobs(environment_id, removed).await;
             }
-            self.remove_blobs(environment_id, removed).await;
+            let counted = self
+                .catalog
+                .erasure(environment_id, erasure.id)
+                .await?
+                .ok_or(Error::NotFound("receipt"))?;
+            if counted.erased_at.is_some() {
+                return self.stored_receipt(counted).await;
+            }
+            let receipt = self.signed_receipt(signer, counted).await?;
+            let event = Event::new(
+                environment_id,
+                EventType::SubjectErased,
+                serde_json::json!({
+                    "environmentId": environment_id,
+                    "subject": subject.as_str(),
+                    "receiptId": receipt.id,
+                    "images": receipt.images,
+                    "bytes": receipt.bytes,
+                }),
+            );
+            if self.catalog.finish_erasure(&receipt, &event).await? {
+                metrics::counter!("imagestore_subject_erasures_total").increment(1);
+                return Ok(receipt);
+            }
         }
-        let counted = self
-            .catalog
-            .erasure(environment_id, erasure.id)
-            .await?
-            .ok_or(Error::NotFound("receipt"))?;
+    }
+
+    /// The receipt of an erasure as counted, signed now.
+    async fn signed_receipt(&self, signer: &ReceiptSigner, counted: ErasureRow) -> Result<Receipt> {
         let mut receipt = Receipt {
             id: counted.id,
-            environment_id,
-            subject: subject.clone(),
+            environment_id: counted.environment_id,
+            subject: counted.subject,
             erased_at: to_millis(Utc::now()),
             images: counted.images,
             bytes: counted.bytes,
@@ -131,30 +160,9 @@ impl Service {
             kid: signer.kid.clone(),
             signature: String::new(),
         };
-        receipt.signature = URL_SAFE_NO_PAD.encode(signer.key.sign(&receipt.signed_bytes()).to_bytes());
-        let event = Event::new(
-            environment_id,
-            EventType::SubjectErased,
-            serde_json::json!({
-                "environmentId": environment_id,
-                "subject": subject.as_str(),
-                "receiptId": receipt.id,
-                "images": receipt.images,
-                "bytes": receipt.bytes,
-            }),
-        );
-        if self.catalog.finish_erasure(&receipt, &event).await? {
-            metrics::counter!("imagestore_subject_erasures_total").increment(1);
-            Ok(receipt)
-        } else {
-            // Another request finished the same erasure first; its receipt is the one.
-            let stored = self
-                .catalog
-                .erasure(environment_id, erasure.id)
-                .await?
-                .ok_or(Error::NotFound("receipt"))?;
-            self.stored_receipt(stored).await
-        }
+        let signature = signer.key.sign(&receipt.signed_bytes());
+        receipt.signature = URL_SAFE_NO_PAD.encode(signature.to_bytes());
+        Ok(receipt)
     }
 
     /// A completed erasure's receipt, again.

@@ -43,15 +43,17 @@ impl Service {
         principal.require(environment_id, Scope::Admin)?;
         self.limits(environment_id).await?;
         let (writer, reader) = tokio::io::duplex(PIPE);
+        let (ended, outcome) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            if let Err(error) = self
+            let written = self
                 .write_export(environment_id, &subject, describe, writer)
-                .await
-            {
+                .await;
+            if let Err(error) = &written {
                 tracing::warn!(%error, subject = subject.as_str(), "export ended early");
             }
+            let _ = ended.send(written);
         });
-        Ok(read_chunks(reader))
+        Ok(read_chunks(reader, outcome))
     }
 
     async fn write_export(
@@ -64,7 +66,13 @@ impl Service {
         let mut zip = ZipFileWriter::with_tokio(writer);
         let mut manifest = Spool::new(&self.settings.temp_dir).await?;
         manifest
-            .write(format!("{{\"subject\":{},\"images\":[", json_string(subject.as_str())).as_bytes())
+            .write(
+                format!(
+                    "{{\"subject\":{},\"images\":[",
+                    json_string(subject.as_str())
+                )
+                .as_bytes(),
+            )
             .await?;
         let presets = self.catalog.presets(environment_id).await?;
         let mut after = None;
@@ -154,17 +162,31 @@ impl Spool {
     }
 }
 
-/// The reading end of the pipe as a stream of chunks.
-fn read_chunks(reader: DuplexStream) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
-    futures_util::stream::try_unfold(reader, |mut reader| async move {
-        let mut chunk = BytesMut::with_capacity(PIPE);
-        let read = reader.read_buf(&mut chunk).await.map_err(io_error)?;
-        Ok(if read == 0 {
-            None
-        } else {
-            Some((chunk.freeze(), reader))
-        })
-    })
+/// The reading end of the pipe as a stream of chunks. At its end, the writer's outcome:
+/// an export that failed midway ends the stream with an error, so that the response is
+/// cut off (the client sees a broken download) rather than ended as if it were whole.
+fn read_chunks(
+    reader: DuplexStream,
+    outcome: tokio::sync::oneshot::Receiver<Result<()>>,
+) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+    futures_util::stream::try_unfold(
+        (reader, Some(outcome)),
+        |(mut reader, outcome)| async move {
+            let mut chunk = BytesMut::with_capacity(PIPE);
+            let read = reader.read_buf(&mut chunk).await.map_err(io_error)?;
+            if read > 0 {
+                return Ok(Some((chunk.freeze(), (reader, outcome))));
+            }
+            match outcome {
+                Some(outcome) => match outcome.await {
+                    Ok(Ok(())) => Ok(None),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(Error::Internal("the export's writer vanished".into())),
+                },
+                None => Ok(None),
+            }
+        },
+    )
 }
 
 fn json_string(text: &str) -> String {

@@ -193,10 +193,10 @@ impl Service {
         } else {
             Vec::new()
         };
-        let inserted = self.catalog.insert_image(&new, &quotas, &events).await;
+        let inserted = self.catalog.insert_image(&new, &events).await;
         let inserted = match inserted {
             Ok(None) => Err(self
-                .quota_refusal(environment_id, new.subject.as_ref(), byte_size, &quotas)
+                .quota_refusal(environment_id, new.subject.as_ref(), byte_size)
                 .await),
             Ok(Some(image)) => Ok(image),
             Err(error) => Err(error),
@@ -257,7 +257,6 @@ pub(super) fn created_event(
 }
 
 impl Spooled {
-
     /// The whole body; a temp file is read and removed (on the processing pool, where
     /// this is called, off the runtime).
     fn into_bytes(self) -> Result<Bytes> {

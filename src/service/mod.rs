@@ -24,6 +24,8 @@ mod upload_tokens;
 mod usage;
 mod variant_budget;
 mod variant_name;
+mod webhook_delivery;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +74,8 @@ pub struct ServiceSettings {
     pub session_ttl: Duration,
     /// Memory for small hot blobs (see `BlobStore::remembering`); 0 for none.
     pub memory_cache_bytes: u64,
+    /// Whether webhooks may reach private, loopback and link-local addresses.
+    pub webhook_allow_private: bool,
 }
 
 pub struct Service {

@@ -30,16 +30,23 @@ impl Service {
         })
     }
 
-    /// Why the catalog refused to add `bytes` bytes about `subject`: the first limit the
-    /// counts now pass. Raises `quota.exceeded` for the environment's webhooks.
+    /// Why the catalog refused to add `bytes` bytes about `subject`: the first limit (as
+    /// it is now) the counts now pass. Raises `quota.exceeded` for the environment's
+    /// webhooks.
     pub(super) async fn quota_refusal(
         &self,
         environment_id: Uuid,
         subject: Option<&Subject>,
         bytes: u64,
-        limits: &Limits,
     ) -> Error {
-        let error = match self.first_limit_passed(environment_id, subject, bytes, limits).await {
+        let limits = match self.limits(environment_id).await {
+            Ok(limits) => limits,
+            Err(error) => return error,
+        };
+        let error = match self
+            .first_limit_passed(environment_id, subject, bytes, &limits)
+            .await
+        {
             Ok(error) => error,
             Err(error) => return error,
         };
@@ -79,7 +86,11 @@ impl Service {
     ) -> Result<Error> {
         let mut checks = Vec::new();
         if let Some(quota) = limits.environment {
-            checks.push((QuotaScope::Environment, quota, self.catalog.usage(environment_id).await?));
+            checks.push((
+                QuotaScope::Environment,
+                quota,
+                self.catalog.usage(environment_id).await?,
+            ));
         }
         if let Some(subject) = subject {
             let row = self.catalog.subject(environment_id, subject).await?;
@@ -153,7 +164,10 @@ impl Service {
         super::check_page_limit(limit)?;
         let limits = self.limits(environment_id).await?;
         let (rows, more) = self.catalog.subjects(environment_id, after, limit).await?;
-        Ok((rows.into_iter().map(|row| summary(row, &limits)).collect(), more))
+        Ok((
+            rows.into_iter().map(|row| summary(row, &limits)).collect(),
+            more,
+        ))
     }
 
     /// Sets (Some) or removes (None) a subject's own quota (admin).
@@ -172,7 +186,11 @@ impl Service {
         let audit = audit_entry(
             principal,
             Some(environment_id),
-            if quota.is_some() { "subject.quota.set" } else { "subject.quota.remove" },
+            if quota.is_some() {
+                "subject.quota.set"
+            } else {
+                "subject.quota.remove"
+            },
             format!("subject/{}", subject.as_str()),
         );
         self.catalog
@@ -207,9 +225,7 @@ impl Service {
             .first_limit_passed(environment_id, subject, 0, limits)
             .await?;
         if matches!(passed, Error::QuotaExceeded { .. }) {
-            Ok(Some(
-                self.quota_refusal(environment_id, subject, 0, limits).await,
-            ))
+            Ok(Some(self.quota_refusal(environment_id, subject, 0).await))
         } else {
             Ok(None)
         }

@@ -32,8 +32,8 @@ use quick_cache::sync::Cache;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::storage::{BlobStore, Catalog};
 use crate::storage::blobs::SizedBlob;
+use crate::storage::{BlobStore, Catalog};
 
 /// The bounds on what renditions may cost; flags of `serve`.
 #[derive(Debug, Clone)]

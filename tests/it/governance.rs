@@ -32,7 +32,13 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
-    async fn send_json(&self, method: reqwest::Method, url: &str, token: &str, body: Value) -> (u16, Value) {
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let response = self
             .client
             .request(method, url)
@@ -59,14 +65,23 @@ impl TestServer {
 
     /// The status of a GET with the admin key (renditions need a key or a signature).
     async fn get_as_admin(&self, url: &str) -> u16 {
-        let response = self.client.get(url).bearer_auth(&self.token).send().await.unwrap();
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
         response.status().as_u16()
     }
 
     /// Every image of a subject, through the native listing.
     async fn images_of(&self, subject: &str) -> Vec<Value> {
         let page = self
-            .get_json(&format!("{}?subject={subject}&limit=1000", self.images_url()))
+            .get_json(&format!(
+                "{}?subject={subject}&limit=1000",
+                self.images_url()
+            ))
             .await;
         page["_embedded"]["images"].as_array().unwrap().clone()
     }
@@ -88,7 +103,10 @@ async fn subject_in_every_dialect(server: &TestServer) {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let form = Form::new().part("Profile", Part::bytes(corpus("avatar.gif")).file_name("a.gif"));
+    let form = Form::new().part(
+        "Profile",
+        Part::bytes(corpus("avatar.gif")).file_name("a.gif"),
+    );
     let response = server
         .client
         .post(server.url("/api/dropbox/pictures"))
@@ -150,7 +168,10 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
     );
     let listed = server.get_json(&server.env_url("/subjects?limit=2")).await;
     assert_eq!(listed["count"], 2);
-    let next = listed["_links"]["next"]["href"].as_str().unwrap().to_string();
+    let next = listed["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let rest = server.get_json(&next).await;
     let names: Vec<&str> = listed["_embedded"]["subjects"]
         .as_array()
@@ -162,8 +183,13 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
     assert_eq!(names, ["person:7", "user:42", "user:43"]);
     let usage = server.get_json(&server.env_url("/usage")).await;
     assert_eq!(usage["images"], 6);
-    let everything = server.get_json(&format!("{}?limit=1000", server.images_url())).await;
-    let all: Vec<Value> = everything["_embedded"]["images"].as_array().unwrap().clone();
+    let everything = server
+        .get_json(&format!("{}?limit=1000", server.images_url()))
+        .await;
+    let all: Vec<Value> = everything["_embedded"]["images"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(usage["bytes"].as_u64().unwrap(), sizes(&all));
 
     // The export holds each original exactly as served, and a manifest of them.
@@ -202,14 +228,20 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
             .unwrap()
             .read_to_end(&mut exported)
             .unwrap();
-        assert!(exported == served, "the exported original differs from the served one");
+        assert!(
+            exported == served,
+            "the exported original differs from the served one"
+        );
     }
 
     // Warm both instances, then erase on one: every href is gone on both.
     let hrefs: Vec<String> = user
         .iter()
         .flat_map(|i| {
-            let original = i["targets"]["original"]["href"].as_str().unwrap().to_string();
+            let original = i["targets"]["original"]["href"]
+                .as_str()
+                .unwrap()
+                .to_string();
             [original.clone(), format!("{original}?w=32")]
         })
         .collect();
@@ -218,18 +250,29 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
             let href = href.replace(&server.base, &instance.base);
             assert_eq!(instance.get_as_admin(&href).await, 200, "{href}");
             assert_eq!(
-                instance.get_json(&format!("{}/{}", instance.images_url(), user[0]["id"].as_str().unwrap())).await["id"],
+                instance
+                    .get_json(&format!(
+                        "{}/{}",
+                        instance.images_url(),
+                        user[0]["id"].as_str().unwrap()
+                    ))
+                    .await["id"],
                 user[0]["id"]
             );
         }
     }
-    let (status, receipt) = server.delete_json(&server.env_url("/subjects/user:42")).await;
+    let (status, receipt) = server
+        .delete_json(&server.env_url("/subjects/user:42"))
+        .await;
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["subject"], "user:42");
     assert_eq!(receipt["environmentId"], server.env.to_string());
     assert_eq!(receipt["images"], 3);
     assert_eq!(receipt["bytes"].as_u64().unwrap(), sizes(&user));
-    let hashes: BTreeSet<&str> = user.iter().map(|i| i["contentHash"].as_str().unwrap()).collect();
+    let hashes: BTreeSet<&str> = user
+        .iter()
+        .map(|i| i["contentHash"].as_str().unwrap())
+        .collect();
     let listed: Vec<&str> = receipt["contentHashes"]
         .as_array()
         .unwrap()
@@ -240,17 +283,34 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
     for href in &hrefs {
         for instance in [&server, &other] {
             let href = href.replace(&server.base, &instance.base);
-            assert_eq!(instance.get_as_admin(&href).await, 404, "{href} after the erasure");
+            assert_eq!(
+                instance.get_as_admin(&href).await,
+                404,
+                "{href} after the erasure"
+            );
         }
     }
     for instance in [&server, &other] {
-        let url = format!("{}/{}", instance.images_url(), user[0]["id"].as_str().unwrap());
-        let response = instance.client.get(&url).bearer_auth(&instance.token).send().await.unwrap();
+        let url = format!(
+            "{}/{}",
+            instance.images_url(),
+            user[0]["id"].as_str().unwrap()
+        );
+        let response = instance
+            .client
+            .get(&url)
+            .bearer_auth(&instance.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 404);
     }
     assert!(server.images_of("user:42").await.is_empty());
     let gone = server.get_json(&server.env_url("/subjects/user:42")).await;
-    assert_eq!((gone["images"].clone(), gone["bytes"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (gone["images"].clone(), gone["bytes"].clone()),
+        (json!(0), json!(0))
+    );
     // The other subject's copy of the same bytes is intact.
     let href = kept["targets"]["original"]["href"].as_str().unwrap();
     let (status, bytes) = server.get_bytes(href).await;
@@ -272,7 +332,10 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
         .iter()
         .find(|k| k["kid"] == receipt["kid"])
         .expect("the receipt's key is published");
-    assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
     let x: [u8; 32] = URL_SAFE_NO_PAD
         .decode(jwk["x"].as_str().unwrap())
         .unwrap()
@@ -286,21 +349,37 @@ async fn subjects_are_counted_exported_and_erased_with_a_verifiable_receipt() {
         .unwrap();
     let signature = Signature::from_bytes(&signature);
     let mut signed = signed_bytes(&receipt);
-    assert!(key.verify(&signed, &signature).is_ok(), "the receipt does not verify");
+    assert!(
+        key.verify(&signed, &signature).is_ok(),
+        "the receipt does not verify"
+    );
     let last = signed.len() - 3;
     signed[last] ^= 1;
-    assert!(key.verify(&signed, &signature).is_err(), "a changed receipt verified");
+    assert!(
+        key.verify(&signed, &signature).is_err(),
+        "a changed receipt verified"
+    );
     let again = other
-        .get_json(&other.env_url(&format!("/receipts/{}", receipt["receiptId"].as_str().unwrap())))
+        .get_json(&other.env_url(&format!(
+            "/receipts/{}",
+            receipt["receiptId"].as_str().unwrap()
+        )))
         .await;
     assert_eq!(again, receipt);
 
     // Erasing again is a receipt of nothing; the log has both.
-    let (status, second) = server.delete_json(&server.env_url("/subjects/user:42")).await;
+    let (status, second) = server
+        .delete_json(&server.env_url("/subjects/user:42"))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!((second["images"].clone(), second["bytes"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (second["images"].clone(), second["bytes"].clone()),
+        (json!(0), json!(0))
+    );
     assert_ne!(second["receiptId"], receipt["receiptId"]);
-    let log = server.get_json(&server.env_url("/audit-events?limit=1000")).await;
+    let log = server
+        .get_json(&server.env_url("/audit-events?limit=1000"))
+        .await;
     let erasures = log["_embedded"]["events"]
         .as_array()
         .unwrap()
@@ -351,9 +430,19 @@ async fn quotas_hold_under_concurrent_uploads_in_every_dialect() {
     assert_eq!(body["settings"]["subjectQuota"]["maxImages"], 10);
 
     let uploads = (0..50).map(|_| {
-        let (client, url, token) = (server.client.clone(), format!("{}?subject=user:1", server.images_url()), server.token.clone());
+        let (client, url, token) = (
+            server.client.clone(),
+            format!("{}?subject=user:1", server.images_url()),
+            server.token.clone(),
+        );
         async move {
-            let response = client.post(url).bearer_auth(token).body(corpus("avatar.gif")).send().await.unwrap();
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .body(corpus("avatar.gif"))
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.unwrap())
         }
@@ -416,7 +505,11 @@ async fn quotas_hold_under_concurrent_uploads_in_every_dialect() {
             json!({"maxImages": 12}),
         )
         .await;
-    assert_eq!((status, body["quotaSource"].as_str()), (200, Some("subject")), "{body}");
+    assert_eq!(
+        (status, body["quotaSource"].as_str()),
+        (200, Some("subject")),
+        "{body}"
+    );
     server.native_upload("avatar.gif", "user:1").await;
     server.native_upload("avatar.gif", "user:1").await;
     let response = server
@@ -443,10 +536,26 @@ async fn quotas_hold_under_concurrent_uploads_in_every_dialect() {
     let (status, _) = server.upload(corpus("avatar.gif"), "image/gif").await;
     assert_eq!(status, 201);
     let (status, body) = server.upload(corpus("avatar.gif"), "image/gif").await;
-    assert_eq!((status, body["details"][0]["target"].as_str()), (403, Some("quota.maxImages")), "{body}");
+    assert_eq!(
+        (status, body["details"][0]["target"].as_str()),
+        (403, Some("quota.maxImages")),
+        "{body}"
+    );
 
     // The gauges report it, per environment.
-    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let line = format!("imagestore_environment_images{{environment=\"{}\"}} {}", server.env, held + 1);
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!(
+        "imagestore_environment_images{{environment=\"{}\"}} {}",
+        server.env,
+        held + 1
+    );
     assert!(metrics.contains(&line), "no {line} in /metrics");
 }

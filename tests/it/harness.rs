@@ -58,6 +58,8 @@ pub struct TestServer {
     pub operator_token: Option<String>,
     pub storage: Arc<TestStorage>,
     pub client: Client,
+    /// The `serve` flags it was started with; restarts and other instances get them too.
+    flags: Vec<String>,
     running: Option<Running>,
 }
 
@@ -83,6 +85,7 @@ impl TestServer {
             operator_token: Some(first.operator.token),
             storage,
             client: client(),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
             running: Some(running),
         }
     }
@@ -90,7 +93,7 @@ impl TestServer {
     /// Another instance on the same deployment (same catalog, same blob store), as a
     /// second process behind a load balancer would be; it shares the first admin key.
     pub async fn another_instance(&self) -> TestServer {
-        let (running, base) = launch(&self.storage, &[]).await;
+        let (running, base) = launch(&self.storage, &self.flag_list()).await;
         assert!(
             running.bootstrap.is_none(),
             "a second instance bootstrapped"
@@ -102,8 +105,13 @@ impl TestServer {
             operator_token: self.operator_token.clone(),
             storage: self.storage.clone(),
             client: client(),
+            flags: self.flags.clone(),
             running: Some(running),
         }
+    }
+
+    fn flag_list(&self) -> Vec<&str> {
+        self.flags.iter().map(String::as_str).collect()
     }
 
     /// Starts on a deployment that already has data, with a key of it.
@@ -121,6 +129,7 @@ impl TestServer {
             operator_token: None,
             storage,
             client: client(),
+            flags: Vec::new(),
             running: Some(running),
         }
     }
@@ -137,7 +146,7 @@ impl TestServer {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
-        let (running, base) = launch(&self.storage, &[]).await;
+        let (running, base) = launch(&self.storage, &self.flag_list()).await;
         assert!(
             running.bootstrap.is_none(),
             "a restart must not bootstrap again"

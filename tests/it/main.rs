@@ -32,3 +32,4 @@ mod small_holes;
 mod tenant_matrix;
 mod tidy;
 mod upload;
+mod webhooks;

@@ -71,7 +71,10 @@ pub async fn erase_subject(
 ) -> Result<Json<ReceiptView>, NativeError> {
     let env = parse_id(&env, "environment")?;
     let subject = Subject::parse(&subject)?;
-    let receipt = state.service.erase_subject(&principal, env, &subject).await?;
+    let receipt = state
+        .service
+        .erase_subject(&principal, env, &subject)
+        .await?;
     Ok(Json(receipt_view(receipt)))
 }
 
@@ -133,7 +136,10 @@ pub async fn export_subject(
         .await?;
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);

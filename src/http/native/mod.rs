@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod subjects;
 pub mod upload_tokens;
 pub mod views;
+pub mod webhooks;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;

@@ -74,9 +74,13 @@ pub fn subject_view(summary: SubjectSummary) -> SubjectView {
         bytes: summary.usage.bytes,
         variant_bytes: summary.usage.variant_bytes,
         slot_image_id: summary.slot_image_id.map(|id| id.to_string()),
-        quota_source: summary
-            .quota
-            .map(|_| if summary.own_quota { "subject" } else { "environment" }),
+        quota_source: summary.quota.map(|_| {
+            if summary.own_quota {
+                "subject"
+            } else {
+                "environment"
+            }
+        }),
         quota: summary.quota.map(QuotaBody::from),
     }
 }

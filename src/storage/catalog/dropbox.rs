@@ -8,9 +8,9 @@ use uuid::Uuid;
 use super::columns::{listed_row, readable_images};
 use super::events::deliveries;
 use super::statement::statement;
-use super::usage::{quota_guard, quota_lock, quota_params};
+use super::usage::{quota_guard, quota_lock};
 use super::{Catalog, crop_text, image_from_row};
-use crate::domain::{Event, Image, Limits, Subject};
+use crate::domain::{Event, Image, Subject};
 use crate::error::Result;
 use crate::media::transform::Crop;
 
@@ -56,7 +56,7 @@ impl Catalog {
 
     /// Turns an unexpired dropbox item into a permanent image (one statement, so two claims
     /// of one item cannot both win), optionally about a subject, unless that would pass a
-    /// quota in `limits`. None when there is no such item or a quota refused it (the
+    /// quota. None when there is no such item or a quota refused it (the
     /// caller tells which); `events` are queued with the claim.
     pub async fn claim_upload(
         &self,
@@ -64,10 +64,9 @@ impl Catalog {
         number: i64,
         subject: Option<&Subject>,
         now: DateTime<Utc>,
-        limits: &Limits,
         events: &[Event],
     ) -> Result<Option<Image>> {
-        let mut claim = statement!(
+        let claim = statement!(
             format!(
                 concat!(
                     "UPDATE images SET expires_at = NULL, subject = COALESCE($1, subject), \
@@ -75,15 +74,19 @@ impl Catalog {
                      AND expires_at > $2 AND {} RETURNING ",
                     image_columns!()
                 ),
-                quota_guard("$3", "COALESCE($1, images.subject)", "images.byte_size", 5)
+                quota_guard(
+                    &self.engine,
+                    "$3",
+                    "COALESCE($1, images.subject)",
+                    "images.byte_size"
+                )
             ),
             subject.map(Subject::as_str),
             now,
             environment_id,
             number,
         );
-        claim.params.extend(quota_params(limits));
-        let lock = quota_lock(&self.engine, environment_id, limits, true);
+        let lock = quota_lock(&self.engine, environment_id);
         let then = events.iter().map(deliveries).collect();
         // Read tolerantly, as `delete_image` does: the claim commits on either engine.
         let claimed = self

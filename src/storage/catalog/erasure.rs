@@ -43,7 +43,8 @@ const RECEIPT_COLUMNS: &str =
     "id, environment_id, subject, erased_at, images, bytes, kid, signature";
 
 fn erasure_from_row(row: &dyn Columns) -> Result<ErasureRow> {
-    let count = |column| -> Result<u64> { Ok(u64::try_from(row.required_int(column)?).unwrap_or(0)) };
+    let count =
+        |column| -> Result<u64> { Ok(u64::try_from(row.required_int(column)?).unwrap_or(0)) };
     Ok(ErasureRow {
         id: uuid_column(row, "id")?,
         environment_id: uuid_column(row, "environment_id")?,
@@ -133,16 +134,30 @@ impl Catalog {
         );
         match self.engine.row(under_way, erasure_from_row).await? {
             Some(row) => Ok(row),
-            // Completed by a concurrent request between the two statements.
-            None => self
-                .erasure(environment_id, new_id)
-                .await?
-                .ok_or(Error::Conflict("the erasure is under way; retry".into())),
+            // Completed by a concurrent request between the two statements: what this
+            // request asked for is done, and that request's receipt says so.
+            None => {
+                let completed = statement!(
+                    format!(
+                        "SELECT {RECEIPT_COLUMNS} FROM erasure_receipts \
+                         WHERE environment_id = $1 AND subject = $2 \
+                         ORDER BY erased_at DESC LIMIT 1"
+                    ),
+                    environment_id,
+                    subject.as_str(),
+                );
+                self.engine
+                    .row(completed, erasure_from_row)
+                    .await?
+                    .ok_or(Error::Conflict("the erasure is under way; retry".into()))
+            }
         }
     }
 
     /// Removes up to `limit` image rows of the erasure's subject, counting them into its
-    /// receipt in the same transaction; returns the ids removed (none: nothing is left).
+    /// receipt in the same transaction; returns the ids removed (none: nothing is left,
+    /// or the erasure was completed meanwhile). A completed receipt is never counted into
+    /// again, so what was signed stays what is stored.
     pub async fn erase_batch(&self, erasure: &ErasureRow, limit: u32) -> Result<Vec<Uuid>> {
         let (environment, subject, limit) = (
             erasure.environment_id,
@@ -151,10 +166,12 @@ impl Catalog {
         );
         let id = |row: &dyn Columns| uuid_column(row, "id");
         let removed = match &*self.engine {
-            // One writer: the batch is the same set in each statement of the job.
+            // One writer: the batch is the same set in each statement of the job, and the
+            // erasure cannot complete between them.
             Engine::Sqlite(_) => {
                 let batch = "number IN (SELECT number FROM images WHERE environment_id = $1 \
-                             AND subject = $2 ORDER BY number LIMIT $3)";
+                             AND subject = $2 ORDER BY number LIMIT $3) AND EXISTS (SELECT 1 \
+                             FROM erasure_receipts WHERE id = $4 AND erased_at IS NULL)";
                 // `$4` comes last, since SQLite numbers parameters by their first use.
                 let hashes = statement!(
                     format!(
@@ -185,17 +202,22 @@ impl Catalog {
                     environment,
                     subject,
                     limit,
+                    erasure.id,
                 );
                 self.engine
                     .write_rows_with(vec![hashes, counted], delete, id, Vec::new())
                     .await?
             }
-            // One statement: the batch's rows are locked, removed, and counted from what
-            // the DELETE returned, whatever commits beside it.
+            // One statement: the receipt's row is locked (a completion waits, and then
+            // finds the counts moved), and the batch's rows are locked, removed, and
+            // counted from what the DELETE returned, whatever commits beside it.
             Engine::Postgres(_) => {
                 let erase = statement!(
-                    "WITH batch AS (SELECT number FROM images WHERE environment_id = $1 \
-                       AND subject = $2 ORDER BY number LIMIT $3 FOR UPDATE), \
+                    "WITH under_way AS (SELECT id FROM erasure_receipts \
+                       WHERE id = $4 AND erased_at IS NULL FOR UPDATE), \
+                     batch AS (SELECT number FROM images WHERE environment_id = $1 \
+                       AND subject = $2 AND EXISTS (SELECT 1 FROM under_way) \
+                       ORDER BY number LIMIT $3 FOR UPDATE), \
                      gone AS (DELETE FROM images WHERE number IN (SELECT number FROM batch) \
                        RETURNING id, byte_size, content_hash), \
                      hashes AS (INSERT INTO erased_hashes (receipt_id, content_hash) \
@@ -228,13 +250,14 @@ impl Catalog {
     }
 
     /// Completes an erasure with its signed receipt, in one transaction with what else
-    /// goes with the subject (its own quota, its upload tokens) and `event`. False when
-    /// another request completed it first.
+    /// goes with the subject (its own quota, its upload tokens) and `event`, if its counts
+    /// are still those signed. False when another request completed it first, or counted
+    /// a batch into it since (then the caller counts again).
     pub async fn finish_erasure(&self, receipt: &Receipt, event: &Event) -> Result<bool> {
         let (environment, subject) = (receipt.environment_id, receipt.subject.as_str());
         let finish = statement!(
-            "UPDATE erasure_receipts SET erased_at = $1, kid = $2, signature = $3, \
-             images = $4, bytes = $5 WHERE id = $6 AND erased_at IS NULL",
+            "UPDATE erasure_receipts SET erased_at = $1, kid = $2, signature = $3 \
+             WHERE images = $4 AND bytes = $5 AND id = $6 AND erased_at IS NULL",
             receipt.erased_at,
             &receipt.kid,
             &receipt.signature,
@@ -271,4 +294,3 @@ impl Catalog {
         self.engine.row(select, erasure_from_row).await
     }
 }
-

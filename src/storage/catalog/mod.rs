@@ -17,7 +17,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::memo::Memo;
-use crate::domain::{Credential, Event, Image, Limits, NewImage, Page, Subject};
+use crate::domain::{Credential, Event, Image, NewImage, Page, Subject};
 use crate::error::{Error, Result};
 
 #[derive(Clone)]
@@ -70,19 +70,21 @@ mod statement;
 mod tenants;
 mod upload_tokens;
 mod usage;
+mod webhooks;
 
 use crate::domain::rendition_params::crop_text;
 use columns::{image_from_row, listed_row, time_column, u32_column, uuid_column};
 pub use copy::{CopiedRow, Kind, TABLES, TableCopy, Value};
 pub use credentials::CREDENTIAL_FRESHNESS;
 use engine::Engine;
-pub use locks::JobLock;
 pub use erasure::{ErasureRow, ReceiptKey};
-pub use usage::SubjectRow;
+pub use locks::JobLock;
 use postgres::Postgres;
 use sqlite::Sqlite;
 use sqlite::stamped::{Lookup, Remembered};
 use statement::statement;
+pub use usage::SubjectRow;
+pub use webhooks::Attempt;
 
 impl Catalog {
     /// Opens the catalog at a `sqlite:` URL (creating the file if needed) or a
@@ -133,16 +135,11 @@ impl Catalog {
 
     /// Records an image whose blob is already durable, with `events` about it; returns it
     /// with its number once the row is committed, or None when that would pass a quota
-    /// in `limits` (then nothing is written). A dropbox item counts against no quota
-    /// until it is claimed.
-    pub async fn insert_image(
-        &self,
-        image: &NewImage,
-        limits: &Limits,
-        events: &[Event],
-    ) -> Result<Option<Image>> {
+    /// (then nothing is written). A dropbox item counts against no quota until it is
+    /// claimed.
+    pub async fn insert_image(&self, image: &NewImage, events: &[Event]) -> Result<Option<Image>> {
         let placeholder = image.placeholder.as_ref();
-        let mut insert = statement!(
+        let insert = statement!(
             format!(
                 concat!(
                     "INSERT INTO images (id, environment_id, subject, filename, format, \
@@ -152,7 +149,7 @@ impl Catalog {
                      $14, $15, $16 WHERE $16 IS NOT NULL OR ({}) RETURNING ",
                     image_columns!()
                 ),
-                usage::quota_guard("$2", "$3", "$6", 17)
+                usage::quota_guard(&self.engine, "$2", "$3", "$6")
             ),
             image.id,
             image.environment_id,
@@ -171,9 +168,8 @@ impl Catalog {
             placeholder.map(|p| p.dominant_color.as_str()),
             image.expires_at,
         );
-        insert.params.extend(usage::quota_params(limits));
         let lock = if image.expires_at.is_none() {
-            usage::quota_lock(&self.engine, image.environment_id, limits, image.subject.is_some())
+            usage::quota_lock(&self.engine, image.environment_id)
         } else {
             Vec::new()
         };

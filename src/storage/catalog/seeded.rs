@@ -39,26 +39,25 @@ impl Seeded {
         let image = catalog
             .insert_image(
                 &NewImage {
-                id: Uuid::new_v4(),
-                environment_id: environment.id,
-                subject: None,
-                filename: Some("a.png".into()),
-                format: ImageFormat::Png,
-                byte_size: 10,
-                width: 3,
-                height: 4,
-                frames: 1,
-                content_hash: "h".into(),
-                serve_key: "k".into(),
-                blob_key: "b".into(),
-                created_at: now,
-                placeholder: Some(Placeholder {
-                    thumbhash: "t".into(),
-                    dominant_color: "#000000".into(),
-                }),
+                    id: Uuid::new_v4(),
+                    environment_id: environment.id,
+                    subject: None,
+                    filename: Some("a.png".into()),
+                    format: ImageFormat::Png,
+                    byte_size: 10,
+                    width: 3,
+                    height: 4,
+                    frames: 1,
+                    content_hash: "h".into(),
+                    serve_key: "k".into(),
+                    blob_key: "b".into(),
+                    created_at: now,
+                    placeholder: Some(Placeholder {
+                        thumbhash: "t".into(),
+                        dominant_color: "#000000".into(),
+                    }),
                     expires_at: None,
                 },
-                &Default::default(),
                 &[],
             )
             .await

@@ -4,8 +4,8 @@
 //! cannot leave them behind the rows.
 //!
 //! A quota is checked by the statement that would pass it: the INSERT of an upload and
-//! the UPDATE of a claim carry [`quota_guard`], a condition on the counts, and change
-//! nothing when it fails. On SQLite one writer runs statements one at a time, so the
+//! the UPDATE of a claim carry [`quota_guard`], a condition on the counts and on the
+//! limits as they are now, and change nothing when it fails. On SQLite one writer runs statements one at a time, so the
 //! counts a guard reads cannot move under it. On PostgreSQL the guarded statement first
 //! takes a lock on the environment's row ([`quota_lock`]), which the next guarded
 //! statement of the environment waits for; the guard, a statement of its own after it,
@@ -18,9 +18,9 @@ use uuid::Uuid;
 use super::audit::record;
 use super::columns::Columns;
 use super::engine::Engine;
-use super::statement::{Param, Statement, statement};
+use super::statement::{Statement, statement};
 use super::{Catalog, uuid_column};
-use crate::domain::{AuditEntry, Limits, Quota, Subject, Usage};
+use crate::domain::{AuditEntry, Quota, Subject, Usage};
 use crate::error::Result;
 
 /// A subject as the catalog knows it: what it holds, its slot, and its own quota.
@@ -33,56 +33,52 @@ pub struct SubjectRow {
 }
 
 /// The condition under which a statement may add an image of `size` bytes about
-/// `subject` to `environment` (each an SQL expression of the statement), numbering its
-/// own parameters from `$first`; [`quota_params`] gives them. True when no limit applies.
-pub(super) fn quota_guard(environment: &str, subject: &str, size: &str, first: usize) -> String {
-    let (max_images, max_bytes, default_images, default_bytes) =
-        (first, first + 1, first + 2, first + 3);
+/// `subject` to `environment` (each an SQL expression of the statement). The limits are
+/// read by the statement itself, from the environment's settings and the subject's own
+/// quota, so a limit changed while an upload was on its way applies to it. True when no
+/// limit applies.
+pub(super) fn quota_guard(engine: &Engine, environment: &str, subject: &str, size: &str) -> String {
+    let setting = |quota: &str, limit: &str| match engine {
+        Engine::Sqlite(_) => format!(
+            "(SELECT json_extract(settings, '$.{quota}.{limit}') FROM environments \
+             WHERE id = {environment})"
+        ),
+        Engine::Postgres(_) => format!(
+            "(SELECT (settings::jsonb #>> '{{{quota},{limit}}}')::bigint FROM environments \
+             WHERE id = {environment})"
+        ),
+    };
+    let (max_images, max_bytes) = (setting("quota", "maxImages"), setting("quota", "maxBytes"));
+    let (default_images, default_bytes) = (
+        setting("subjectQuota", "maxImages"),
+        setting("subjectQuota", "maxBytes"),
+    );
     format!(
         "NOT EXISTS (SELECT 1 FROM (SELECT 1 AS one) AS base \
            LEFT JOIN environment_usage e ON e.environment_id = {environment} \
-           WHERE ${max_images} < COALESCE(e.images, 0) + 1 \
-              OR ${max_bytes} < COALESCE(e.bytes, 0) + {size}) \
+           WHERE {max_images} < COALESCE(e.images, 0) + 1 \
+              OR {max_bytes} < COALESCE(e.bytes, 0) + {size}) \
          AND NOT EXISTS (SELECT 1 FROM (SELECT 1 AS one) AS base \
            LEFT JOIN subject_quotas q ON q.environment_id = {environment} AND q.subject = {subject} \
            LEFT JOIN subject_usage u ON u.environment_id = {environment} AND u.subject = {subject} \
            WHERE {subject} IS NOT NULL AND ( \
-              (CASE WHEN q.subject IS NULL THEN ${default_images} ELSE q.max_images END) \
+              (CASE WHEN q.subject IS NULL THEN {default_images} ELSE q.max_images END) \
                 < COALESCE(u.images, 0) + 1 \
-              OR (CASE WHEN q.subject IS NULL THEN ${default_bytes} ELSE q.max_bytes END) \
+              OR (CASE WHEN q.subject IS NULL THEN {default_bytes} ELSE q.max_bytes END) \
                 < COALESCE(u.bytes, 0) + {size}))"
     )
 }
 
-/// The parameters of [`quota_guard`], in its order.
-pub(super) fn quota_params(limits: &Limits) -> [Param; 4] {
-    let limit = |quota: Option<Quota>, pick: fn(&Quota) -> Option<u64>| {
-        Param::from(quota.as_ref().and_then(pick).map(saturating_i64))
-    };
-    [
-        limit(limits.environment, |q| q.max_images),
-        limit(limits.environment, |q| q.max_bytes),
-        limit(limits.subject, |q| q.max_images),
-        limit(limits.subject, |q| q.max_bytes),
-    ]
-}
-
 /// What must run before a guarded statement: on PostgreSQL, the environment's row lock
 /// that makes guarded statements of one environment take turns (see the module doc).
-/// Nothing when no limit can apply, so unlimited environments never wait on it.
-pub(super) fn quota_lock(
-    engine: &Engine,
-    environment_id: Uuid,
-    limits: &Limits,
-    subject: bool,
-) -> Vec<Statement> {
-    let may_apply = limits.environment.is_some() || subject;
+/// Taken whatever the limits were when the upload began, since they may have changed.
+pub(super) fn quota_lock(engine: &Engine, environment_id: Uuid) -> Vec<Statement> {
     match engine {
-        Engine::Postgres(_) if may_apply => vec![statement!(
+        Engine::Postgres(_) => vec![statement!(
             "SELECT id FROM environments WHERE id = $1 FOR NO KEY UPDATE",
             environment_id
         )],
-        Engine::Postgres(_) | Engine::Sqlite(_) => Vec::new(),
+        Engine::Sqlite(_) => Vec::new(),
     }
 }
 
@@ -91,7 +87,9 @@ fn saturating_i64(n: u64) -> i64 {
 }
 
 fn count(row: &dyn Columns, column: &str) -> Result<u64> {
-    Ok(row.int(column)?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    Ok(row
+        .int(column)?
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 fn usage_from_row(row: &dyn Columns) -> Result<Usage> {
