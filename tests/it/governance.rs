@@ -559,3 +559,110 @@ async fn quotas_hold_under_concurrent_uploads_in_every_dialect() {
     );
     assert!(metrics.contains(&line), "no {line} in /metrics");
 }
+
+#[tokio::test]
+async fn usage_is_exact_after_a_kill_in_the_middle_of_uploads_and_deletes() {
+    use crate::process::{serve, spawn_on, wait_for_port};
+    let mut served = serve(&[], "warn").await;
+    let env = served.first_start["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = served.first_start["key"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = crate::harness::client();
+    let images = format!("{}/v1/environments/{env}/images", served.base);
+    let mut first = Vec::new();
+    for n in 0..6 {
+        let response = client
+            .post(format!("{images}?subject=user:{}", n % 3))
+            .bearer_auth(&token)
+            .body(corpus("avatar.gif"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        first.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Uploads and deletes in flight when the process is killed: no shutdown code runs.
+    let mut work = Vec::new();
+    for n in 0..30 {
+        let (client, images, token) = (client.clone(), images.clone(), token.clone());
+        let name = if n % 2 == 0 { "avatar.gif" } else { "logo.png" };
+        work.push(tokio::spawn(async move {
+            let _ = client
+                .post(format!("{images}?subject=user:{}", n % 3))
+                .bearer_auth(&token)
+                .body(corpus(name))
+                .send()
+                .await;
+        }));
+    }
+    for id in first.iter().take(3) {
+        let (client, url, token) = (client.clone(), format!("{images}/{id}"), token.clone());
+        work.push(tokio::spawn(async move {
+            let _ = client.delete(url).bearer_auth(&token).send().await;
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    for task in work {
+        let _ = task.await;
+    }
+
+    let (mut child, base) = spawn_on(&served.storage, &[], "warn");
+    wait_for_port(base.trim_start_matches("http://"));
+    let images = format!("{base}/v1/environments/{env}/images");
+    let listed =
+        crate::harness::get_json_as(&client, &format!("{images}?limit=1000"), &token).await;
+    let all = listed["_embedded"]["images"].as_array().unwrap().clone();
+    let usage = crate::harness::get_json_as(
+        &client,
+        &format!("{base}/v1/environments/{env}/usage"),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        usage["images"].as_u64().unwrap(),
+        all.len() as u64,
+        "{usage}"
+    );
+    assert_eq!(usage["bytes"].as_u64().unwrap(), sizes(&all), "{usage}");
+    let subjects = crate::harness::get_json_as(
+        &client,
+        &format!("{base}/v1/environments/{env}/subjects"),
+        &token,
+    )
+    .await;
+    for subject in subjects["_embedded"]["subjects"].as_array().unwrap() {
+        let name = subject["subject"].as_str().unwrap();
+        let own: Vec<Value> = all
+            .iter()
+            .filter(|i| i["subject"] == name)
+            .cloned()
+            .collect();
+        assert_eq!(
+            subject["images"].as_u64().unwrap(),
+            own.len() as u64,
+            "{name}"
+        );
+        assert_eq!(subject["bytes"].as_u64().unwrap(), sizes(&own), "{name}");
+    }
+    let summed: u64 = subjects["_embedded"]["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["images"].as_u64().unwrap())
+        .sum();
+    assert_eq!(summed, all.len() as u64);
+    crate::process::sigterm(&child);
+    child.wait().unwrap();
+}

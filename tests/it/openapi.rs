@@ -31,9 +31,13 @@ const METHODS: [&str; 8] = [
 
 /// Operations whose method usually carries a body but that read none: a session is made
 /// from the Authorization header alone, and the server generates a signing secret.
-const BODYLESS: [(&str, &str); 2] = [
+const BODYLESS: [(&str, &str); 3] = [
     ("post", "/v1/sessions"),
     ("post", "/v1/environments/{envId}/signing-secrets"),
+    (
+        "post",
+        "/v1/environments/{envId}/webhooks/{webhookId}/rotate-secret",
+    ),
 ];
 
 /// One operation of the document, with the parameters of its path item and its own.

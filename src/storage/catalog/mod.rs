@@ -51,6 +51,7 @@ macro_rules! image_columns {
 mod audit;
 mod columns;
 mod copy;
+mod copy_tables;
 mod credentials;
 mod dropbox;
 mod engine;
