@@ -140,10 +140,13 @@ CREATE INDEX webhooks_by_environment ON webhooks(environment_id);
 
 -- One row per event and subscribed webhook, written in the transaction of the change.
 -- `event_id` is the `webhook-id` header, the same on every attempt. A row is due while
--- `next_attempt_at` is set; an instance takes it by setting `lease_until`.
+-- `next_attempt_at` is set; an instance takes it by setting `lease_until`. No foreign
+-- key to `webhooks`: a change committing beside a webhook's deletion must not fail for
+-- it (its row is given up by the worker); deleting a webhook or an environment deletes
+-- their deliveries explicitly.
 CREATE TABLE webhook_deliveries (
     number          INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    webhook_id      TEXT NOT NULL,
     environment_id  TEXT NOT NULL,
     event_id        TEXT NOT NULL,
     event_type      TEXT NOT NULL,

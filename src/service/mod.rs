@@ -92,6 +92,8 @@ pub struct Service {
     /// `imagestore_renditions_total{cache="hit"}`, registered once: a variant served warm
     /// would otherwise look its series up in the registry on every request.
     rendition_hits: metrics::Counter,
+    /// When `quota.exceeded` was last raised for each quota (see `usage`).
+    quota_events: quick_cache::sync::Cache<String, std::time::Instant>,
     /// The deployment's receipt key, read (or made) once.
     receipt_signer: tokio::sync::OnceCell<erasure::ReceiptSigner>,
 }
@@ -127,6 +129,7 @@ impl Service {
             known_origins: Default::default(),
             rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
             receipt_signer: tokio::sync::OnceCell::new(),
+            quota_events: quick_cache::sync::Cache::new(usage::REMEMBERED_QUOTA_EVENTS),
         })
     }
 

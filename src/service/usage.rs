@@ -16,6 +16,12 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::storage::catalog::SubjectRow;
 
+/// How often `quota.exceeded` is raised at most for one quota (see `quota_event_due`).
+const QUOTA_EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How many quotas' last events are remembered.
+pub(super) const REMEMBERED_QUOTA_EVENTS: usize = 10_000;
+
 impl Service {
     /// The limits that apply to new images of an environment.
     pub(super) async fn limits(&self, environment_id: Uuid) -> Result<Limits> {
@@ -56,6 +62,7 @@ impl Service {
             limit,
             usage,
         } = &error
+            && self.quota_event_due(environment_id, subject, *scope, *measure)
         {
             let event = Event::new(
                 environment_id,
@@ -75,6 +82,33 @@ impl Service {
             }
         }
         error
+    }
+
+    /// Whether `quota.exceeded` should be raised for this quota now: at most once per
+    /// [`QUOTA_EVENT_INTERVAL`] per environment, subject and limit on this instance, so
+    /// that a client retrying against a full quota cannot flood the outbox.
+    fn quota_event_due(
+        &self,
+        environment_id: Uuid,
+        subject: Option<&Subject>,
+        scope: QuotaScope,
+        measure: QuotaMeasure,
+    ) -> bool {
+        let key = format!(
+            "{environment_id}/{}/{}/{}",
+            subject.map_or("", Subject::as_str),
+            scope.as_str(),
+            measure.as_str()
+        );
+        let now = std::time::Instant::now();
+        let recent = self
+            .quota_events
+            .get(&key)
+            .is_some_and(|at| now.duration_since(at) < QUOTA_EVENT_INTERVAL);
+        if !recent {
+            self.quota_events.insert(key, now);
+        }
+        !recent
     }
 
     async fn first_limit_passed(

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -79,16 +79,19 @@ impl Service {
     async fn deliver_due(&self, client: &reqwest::Client) -> Result<usize> {
         let now = Utc::now();
         let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(1));
+        // Milliseconds, as stored, so that the attempt's record can name its lease.
+        let lease_until = DateTime::from_timestamp_millis((now + lease).timestamp_millis())
+            .unwrap_or(now + lease);
         let due = self
             .catalog
-            .take_due_deliveries(now, now + lease, BATCH)
+            .take_due_deliveries(now, lease_until, BATCH)
             .await?;
         let taken = due.len();
         futures_util::future::join_all(due.into_iter().map(|delivery| async move {
             let attempt = self.attempt(client, &delivery).await;
             if let Err(error) = self
                 .catalog
-                .record_attempt(delivery.number, Utc::now(), &attempt)
+                .record_attempt(delivery.number, lease_until, Utc::now(), &attempt)
                 .await
             {
                 tracing::warn!(%error, delivery = delivery.number, "webhook attempt not recorded");
@@ -138,7 +141,7 @@ impl Service {
             },
             Ok(response) => {
                 let status = response.status().as_u16();
-                let text = response.text().await.unwrap_or_default();
+                let text = answer_start(response).await;
                 self.retry(delivery, Some(status), format!("answered {status}: {text}"))
             }
             Err(error) => self.retry(delivery, None, describe(&error)),
@@ -164,6 +167,20 @@ impl Service {
             next: (next < delivery.created_at + GIVE_UP_AFTER).then_some(next),
         }
     }
+}
+
+/// The start of a refusing receiver's answer, for the deliveries log: read until
+/// [`MAX_ERROR`] bytes at most, the rest never read (a receiver cannot fill our memory).
+async fn answer_start(mut response: reqwest::Response) -> String {
+    let mut start = Vec::new();
+    while start.len() < MAX_ERROR {
+        match response.chunk().await {
+            Ok(Some(chunk)) => start.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    start.truncate(MAX_ERROR);
+    String::from_utf8_lossy(&start).into_owned()
 }
 
 fn give_up(status: Option<u16>, error: String) -> Attempt {

@@ -34,11 +34,13 @@ fn new_secret() -> Result<String> {
     Ok(format!("whsec_{}", STANDARD.encode(key)))
 }
 
-/// Whether an address is one a webhook must not reach unless the operator allows it.
+/// Whether an address is one a webhook must not reach unless the operator allows it:
+/// anything not globally routable, and IPv6 forms that carry an IPv4 address (mapped,
+/// compatible, SIIT, NAT64, 6to4), judged by the address they carry.
 pub(super) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -46,18 +48,40 @@ pub(super) fn is_private(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
+            let s = v6.segments();
+            let carried = |high: u16, low: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(high) << 16) | u32::from(low),
+                ))
+            };
+            let embedded = if let Some(v4) = v6.to_ipv4_mapped() {
+                Some(IpAddr::V4(v4))
+            } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                Some(carried(s[6], s[7])) // IPv4-compatible ::a.b.c.d
+            } else if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+                Some(carried(s[6], s[7])) // SIIT ::ffff:0:a.b.c.d
+            } else if s[0] == 0x64 && s[1] == 0xff9b {
+                Some(carried(s[6], s[7])) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+            } else if s[0] == 0x2002 {
+                Some(carried(s[1], s[2])) // 6to4 2002:aabb:ccdd::/48
+            } else {
+                None
+            };
+            if let Some(v4) = embedded {
+                return is_private(v4);
             }
-            let first = v6.segments()[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
         }
     }
 }
@@ -255,6 +279,12 @@ mod tests {
             "http://localhost:9000/",
             "http://api.localhost/",
             "http://100.64.0.1/",
+            "http://[64:ff9b::a00:5]/",
+            "http://[::127.0.0.1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[fec0::1]/",
+            "http://198.18.0.1/",
+            "http://2130706433/",
         ] {
             assert!(check_url(url, false).is_err(), "{url} was accepted");
             assert!(
@@ -271,5 +301,7 @@ mod tests {
             assert!(check_url(url, true).is_err(), "{url} was accepted");
         }
         assert!(check_url("https://hooks.example.com/imagestore", false).is_ok());
+        assert!(check_url("http://[2606:4700::1111]/", false).is_ok());
+        assert!(check_url("http://[64:ff9b::808:808]/", false).is_ok());
     }
 }

@@ -86,7 +86,7 @@ impl Catalog {
             environment_id,
             number,
         );
-        let lock = quota_lock(&self.engine, environment_id);
+        let lock = quota_lock(&self.engine, environment_id, true);
         let then = events.iter().map(deliveries).collect();
         // Read tolerantly, as `delete_image` does: the claim commits on either engine.
         let claimed = self

@@ -251,19 +251,24 @@ impl Catalog {
 
     /// Completes an erasure with its signed receipt, in one transaction with what else
     /// goes with the subject (its own quota, its upload tokens) and `event`, if its counts
-    /// are still those signed. False when another request completed it first, or counted
-    /// a batch into it since (then the caller counts again).
+    /// are still those signed and nothing of the subject is left. False when another
+    /// request completed it first, counted a batch into it since, or an image of the
+    /// subject was committed after the last batch (then the caller erases and counts
+    /// again).
     pub async fn finish_erasure(&self, receipt: &Receipt, event: &Event) -> Result<bool> {
         let (environment, subject) = (receipt.environment_id, receipt.subject.as_str());
         let finish = statement!(
             "UPDATE erasure_receipts SET erased_at = $1, kid = $2, signature = $3 \
-             WHERE images = $4 AND bytes = $5 AND id = $6 AND erased_at IS NULL",
+             WHERE images = $4 AND bytes = $5 AND id = $6 AND erased_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM images WHERE environment_id = $7 AND subject = $8)",
             receipt.erased_at,
             &receipt.kid,
             &receipt.signature,
             i64::try_from(receipt.images).unwrap_or(i64::MAX),
             i64::try_from(receipt.bytes).unwrap_or(i64::MAX),
             receipt.id,
+            environment,
+            subject,
         );
         let then = vec![
             statement!(

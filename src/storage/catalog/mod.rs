@@ -170,7 +170,7 @@ impl Catalog {
             image.expires_at,
         );
         let lock = if image.expires_at.is_none() {
-            usage::quota_lock(&self.engine, image.environment_id)
+            usage::quota_lock(&self.engine, image.environment_id, image.subject.is_some())
         } else {
             Vec::new()
         };

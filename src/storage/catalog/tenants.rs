@@ -163,6 +163,10 @@ impl Catalog {
         // changes nothing.
         let then = vec![
             statement!("DELETE FROM audit_events WHERE environment_id = $1", id),
+            statement!(
+                "DELETE FROM webhook_deliveries WHERE environment_id = $1",
+                id
+            ),
             record(audit),
         ];
         Ok(self.engine.execute_if_changed(first, then).await? == 1)

@@ -70,13 +70,19 @@ pub(super) fn quota_guard(engine: &Engine, environment: &str, subject: &str, siz
 }
 
 /// What must run before a guarded statement: on PostgreSQL, the environment's row lock
-/// that makes guarded statements of one environment take turns (see the module doc).
-/// Taken whatever the limits were when the upload began, since they may have changed.
-pub(super) fn quota_lock(engine: &Engine, environment_id: Uuid) -> Vec<Statement> {
+/// that makes guarded statements of one environment take turns (see the module doc),
+/// when a limit may apply: the environment's settings name a quota (as committed when
+/// the lock is asked for; PostgreSQL checks the row again after waiting for it), or the
+/// image has a subject, which may have a quota of its own. Uploads to an environment
+/// without quotas do not take turns.
+pub(super) fn quota_lock(engine: &Engine, environment_id: Uuid, subject: bool) -> Vec<Statement> {
     match engine {
         Engine::Postgres(_) => vec![statement!(
-            "SELECT id FROM environments WHERE id = $1 FOR NO KEY UPDATE",
-            environment_id
+            "SELECT id FROM environments WHERE id = $1 AND ($2 = 1 \
+             OR settings LIKE '%\"quota\"%' OR settings LIKE '%\"subjectQuota\"%') \
+             FOR NO KEY UPDATE",
+            environment_id,
+            subject,
         )],
         Engine::Sqlite(_) => Vec::new(),
     }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::audit::record;
 use super::columns::{Columns, optional_time_column};
+use super::engine::Engine;
 use super::statement::statement;
 use super::{Catalog, time_column, uuid_column};
 use crate::domain::{AuditEntry, EventType, Page, Webhook, WebhookDelivery};
@@ -127,9 +128,10 @@ impl Catalog {
             environment_id,
             id
         );
+        let deliveries = statement!("DELETE FROM webhook_deliveries WHERE webhook_id = $1", id);
         let changed = self
             .engine
-            .execute_if_changed(vec![delete], vec![record(audit)])
+            .execute_if_changed(vec![delete], vec![deliveries, record(audit)])
             .await?;
         Ok(changed == 1)
     }
@@ -180,19 +182,25 @@ impl Catalog {
         Ok(Page { items, next })
     }
 
-    /// Takes up to `limit` deliveries due at `now`, leasing them until `lease_until`.
+    /// Takes up to `limit` deliveries due at `now`, leasing them until `lease_until`. On
+    /// PostgreSQL rows another instance is taking are skipped rather than waited for, so
+    /// instances take different rows at once.
     pub async fn take_due_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
+        let skip_locked = match &*self.engine {
+            Engine::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Engine::Sqlite(_) => "",
+        };
         let take = statement!(
             format!(
                 "UPDATE webhook_deliveries SET lease_until = $1 \
                  WHERE number IN (SELECT number FROM webhook_deliveries \
                    WHERE next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
-                   ORDER BY next_attempt_at LIMIT $3) \
+                   ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
                  AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
                  RETURNING {DELIVERY_COLUMNS}"
             ),
@@ -203,10 +211,13 @@ impl Catalog {
         self.engine.write_rows(take, delivery_from_row).await
     }
 
-    /// Records how an attempt at a delivery ended, and ends its lease.
+    /// Records how an attempt at a delivery ended, and ends its lease, if the lease is
+    /// still the one the attempt was made under (one that ran out may have been taken by
+    /// another instance since, whose outcome stands).
     pub async fn record_attempt(
         &self,
         number: i64,
+        lease_until: DateTime<Utc>,
         at: DateTime<Utc>,
         attempt: &Attempt,
     ) -> Result<()> {
@@ -227,7 +238,7 @@ impl Catalog {
         let update = statement!(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $1, \
              last_status = $2, last_error = $3, delivered_at = $4, failed_at = $5, \
-             next_attempt_at = $6, lease_until = NULL WHERE number = $7",
+             next_attempt_at = $6, lease_until = NULL WHERE number = $7 AND lease_until = $8",
             at,
             status.map(i64::from),
             error,
@@ -235,6 +246,7 @@ impl Catalog {
             failed_at,
             next,
             number,
+            lease_until,
         );
         self.engine.execute_one(update).await?;
         Ok(())
