@@ -60,14 +60,15 @@ pub(super) fn is_private(ip: IpAddr) -> bool {
                     (u32::from(high) << 16) | u32::from(low),
                 ))
             };
+            // IPv4-compatible ::a.b.c.d, SIIT ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96 and
+            // 64:ff9b:1::/48: the IPv4 address is the last 32 bits.
+            let last_32_bits = (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
+                || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+                || (s[0] == 0x64 && s[1] == 0xff9b);
             let embedded = if let Some(v4) = v6.to_ipv4_mapped() {
                 Some(IpAddr::V4(v4))
-            } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
-                Some(carried(s[6], s[7])) // IPv4-compatible ::a.b.c.d
-            } else if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
-                Some(carried(s[6], s[7])) // SIIT ::ffff:0:a.b.c.d
-            } else if s[0] == 0x64 && s[1] == 0xff9b {
-                Some(carried(s[6], s[7])) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+            } else if last_32_bits {
+                Some(carried(s[6], s[7]))
             } else if s[0] == 0x2002 {
                 Some(carried(s[1], s[2])) // 6to4 2002:aabb:ccdd::/48
             } else {
