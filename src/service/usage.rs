@@ -56,12 +56,26 @@ impl Service {
             Ok(error) => error,
             Err(error) => return error,
         };
+        self.raise_quota_exceeded(environment_id, subject, bytes, &error)
+            .await;
+        error
+    }
+
+    /// Raises `quota.exceeded` for the environment's webhooks when `error` is a quota's
+    /// refusal (at most once a minute per quota; see `quota_event_due`).
+    async fn raise_quota_exceeded(
+        &self,
+        environment_id: Uuid,
+        subject: Option<&Subject>,
+        bytes: u64,
+        error: &Error,
+    ) {
         if let Error::QuotaExceeded {
             scope,
             measure,
             limit,
             usage,
-        } = &error
+        } = error
             && self.quota_event_due(environment_id, subject, *scope, *measure)
         {
             let event = Event::new(
@@ -81,7 +95,6 @@ impl Service {
                 tracing::warn!(error = %failed, "quota.exceeded not queued");
             }
         }
-        error
     }
 
     /// Whether `quota.exceeded` should be raised for this quota now: at most once per
@@ -259,7 +272,9 @@ impl Service {
             .first_limit_passed(environment_id, subject, 0, limits)
             .await?;
         if matches!(passed, Error::QuotaExceeded { .. }) {
-            Ok(Some(self.quota_refusal(environment_id, subject, 0).await))
+            self.raise_quota_exceeded(environment_id, subject, 0, &passed)
+                .await;
+            Ok(Some(passed))
         } else {
             Ok(None)
         }
