@@ -150,7 +150,9 @@ pub fn error_in_dialect(uri: &Uri, headers: &HeaderMap, error: Error) -> Respons
         DialectError::new(error, D::of_request(uri, headers)).into_response()
     }
     let path = uri.path();
-    if path.starts_with("/a/api/") {
+    if path == super::console::CONSOLE || path.starts_with("/console/") {
+        super::console::error_page(error)
+    } else if path.starts_with("/a/api/") {
         answer::<QuestionPro>(uri, headers, error)
     } else if path.starts_with("/api/v1/Person/") {
         answer::<SuperOffice>(uri, headers, error)

@@ -4,6 +4,7 @@
 //! module knows axum; handlers parse, call the service, and render.
 
 mod conditional;
+pub mod console;
 pub mod content;
 pub mod dialect;
 pub mod dialects;
@@ -219,6 +220,9 @@ pub fn router(
         .routes(routes!(edge::ops::openapi))
         .split_for_parts();
     document_auth_throttle(&mut api);
+    // The console's pages are HTML for people, not API operations: routed here with the
+    // rest, left out of the OpenAPI document.
+    let routes = routes.merge(console_routes());
     match api.to_pretty_json() {
         Ok(json) => {
             let _ = state.openapi.set(json);
@@ -253,6 +257,75 @@ pub fn router(
             edge::auth_throttle::throttle,
         ))
         .service(routed)
+}
+
+/// Every page of the console (see `console`).
+fn console_routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    use console::*;
+    let env = "/console/environments/{env}";
+    axum::Router::new()
+        .route("/console", get(sign_in::home))
+        .route("/console/", get(sign_in::home))
+        .route("/console/assets/console.css", get(assets::stylesheet))
+        .route("/console/assets/console.js", get(assets::script))
+        .route(
+            "/console/sign-in",
+            get(sign_in::show).post(sign_in::sign_in),
+        )
+        .route("/console/sign-out", post(sign_in::sign_out))
+        .route(
+            "/console/environments",
+            get(operator::list).post(operator::create),
+        )
+        .route(env, get(environment::overview))
+        .route(&format!("{env}/upload"), get(environment::upload))
+        .route(&format!("{env}/library"), get(library::library))
+        .route(&format!("{env}/images/{{id}}"), get(image::detail))
+        .route(
+            &format!("{env}/images/{{id}}/sign"),
+            post(image::make_signed_url),
+        )
+        .route(&format!("{env}/images/{{id}}/delete"), post(image::delete))
+        .route(
+            &format!("{env}/presets"),
+            get(presets::page).post(presets::save),
+        )
+        .route(
+            &format!("{env}/presets/{{name}}/delete"),
+            post(presets::delete),
+        )
+        .route(
+            &format!("{env}/keys"),
+            get(keys::keys).post(keys::create_key),
+        )
+        .route(&format!("{env}/keys/{{id}}/revoke"), post(keys::revoke_key))
+        .route(
+            &format!("{env}/upload-tokens"),
+            get(upload_tokens::page).post(upload_tokens::create),
+        )
+        .route(
+            &format!("{env}/upload-tokens/revoke"),
+            post(upload_tokens::revoke),
+        )
+        .route(&format!("{env}/subjects"), get(subjects::list))
+        .route(
+            &format!("{env}/subjects/{{subject}}"),
+            get(subjects::detail),
+        )
+        .route(
+            &format!("{env}/subjects/{{subject}}/erase"),
+            post(subjects::erase),
+        )
+        .route(
+            &format!("{env}/webhooks"),
+            get(webhooks::page).post(webhooks::create),
+        )
+        .route(
+            &format!("{env}/webhooks/{{id}}/delete"),
+            post(webhooks::delete),
+        )
+        .route(&format!("{env}/audit"), get(audit::page))
 }
 
 async fn not_found() -> NativeError {

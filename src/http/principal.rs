@@ -24,9 +24,32 @@ use super::state::AppState;
 use crate::auth::token_from_authorization;
 use crate::domain::Principal;
 use crate::error::{Error, Result};
+use crate::service::CreatedSession;
 
 /// The cookie `POST /v1/sessions` sets.
 pub const SESSION_COOKIE: &str = "imagestore_session";
+
+/// The `Set-Cookie` value that carries a new session: HttpOnly, SameSite=Strict, and
+/// Secure when the service is published over https.
+pub(crate) fn session_set_cookie(state: &AppState, session: &CreatedSession) -> String {
+    let max_age = (session.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        session.cookie_token
+    )
+}
+
+/// The `Set-Cookie` value that clears the session cookie.
+pub(crate) fn expired_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
 
 /// The session token among the request's cookies, under our name or Akana's.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {

@@ -162,6 +162,7 @@ impl Service {
             }
         }
         self.catalog.delete_expired_sessions(now).await?;
+        self.activity.prune(now.timestamp());
         self.catalog
             .delete_expired_upload_tokens(now - chrono::Duration::hours(1))
             .await?;

@@ -75,7 +75,10 @@ impl Service {
     where
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
-        let image = match self.store_upload(environment_id, request, body).await {
+        let stored = self.store_upload(environment_id, request, body).await;
+        let now = chrono::Utc::now().timestamp();
+        self.activity.record(environment_id, stored.is_ok(), now);
+        let image = match stored {
             Ok(image) => image,
             Err(error) => {
                 metrics::counter!("imagestore_upload_rejections_total", "reason" => error.reason())

@@ -3,6 +3,8 @@
 //! the only place that checks a principal against what it asks for. It knows nothing of
 //! HTTP: the edge parses a request, calls one method here, and renders the result.
 
+mod activity;
+mod console;
 mod control;
 mod dropbox;
 mod erasure;
@@ -34,6 +36,8 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+pub use activity::RecentUploads;
+pub use console::Overview;
 pub use control::{CreatedKey, EnvironmentChanges};
 pub use external_images::AnyImage;
 pub use ingest::UploadRequest;
@@ -96,6 +100,8 @@ pub struct Service {
     quota_events: quick_cache::sync::Cache<String, std::time::Instant>,
     /// The deployment's receipt key, read (or made) once.
     receipt_signer: tokio::sync::OnceCell<erasure::ReceiptSigner>,
+    /// Each environment's uploads and rejections by the minute (see `activity`).
+    activity: activity::UploadActivity,
 }
 
 /// What `bootstrap` made on an empty catalog.
@@ -130,6 +136,7 @@ impl Service {
             rendition_hits: metrics::counter!("imagestore_renditions_total", "cache" => "hit"),
             receipt_signer: tokio::sync::OnceCell::new(),
             quota_events: quick_cache::sync::Cache::new(usage::REMEMBERED_QUOTA_EVENTS),
+            activity: Default::default(),
         })
     }
 

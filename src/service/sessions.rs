@@ -28,16 +28,10 @@ fn session_target(token_hash: &str) -> String {
 }
 
 impl Service {
-    /// Makes a browser session from an already authenticated environment key (an
-    /// operator key makes none: sessions serve a browser inside one environment).
+    /// Makes a browser session from an already authenticated key: an environment's key
+    /// (the session sees that environment only) or an operator key (the console's
+    /// operator pages).
     pub async fn create_session(&self, principal: &Principal) -> Result<CreatedSession> {
-        let environment_id = principal
-            .environment_id
-            .ok_or_else(|| Error::InvalidInput {
-                target: "Authorization",
-                message: "an operator key cannot make a browser session; use an environment's key"
-                    .into(),
-            })?;
         let cookie_token = random_hex(32)?;
         let csrf_token = random_hex(16)?;
         let ttl = chrono::Duration::from_std(self.settings.session_ttl)
@@ -46,18 +40,12 @@ impl Service {
         let token_hash = session_hash(&cookie_token);
         let audit = audit_entry(
             principal,
-            Some(environment_id),
+            principal.environment_id,
             "session.create",
             session_target(&token_hash),
         );
         self.catalog
-            .insert_session(
-                &token_hash,
-                principal.credential_id,
-                &csrf_token,
-                expires_at,
-                &audit,
-            )
+            .insert_session(&token_hash, principal, &csrf_token, expires_at, &audit)
             .await?;
         Ok(CreatedSession {
             cookie_token,

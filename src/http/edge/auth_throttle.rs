@@ -99,6 +99,31 @@ impl AuthThrottle {
     }
 }
 
+impl AuthThrottle {
+    /// For a credential that arrives in a body (the console's sign-in form), which the
+    /// middleware cannot see: the seconds the request's address must wait, if any.
+    pub fn blocked_request(&self, extensions: &http::Extensions) -> Option<u64> {
+        let client = client_of(extensions)?;
+        (self.per_minute > 0)
+            .then(|| self.blocked(client))
+            .flatten()
+    }
+
+    /// Counts a failed sign-in of the request's address, as the middleware counts a 401.
+    pub fn failed_request(&self, extensions: &http::Extensions) {
+        if let Some(client) = client_of(extensions).filter(|_| self.per_minute > 0) {
+            metrics::counter!("imagestore_auth_failures_total").increment(1);
+            self.failed(client);
+        }
+    }
+}
+
+fn client_of(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| client_key(info.0.ip()))
+}
+
 /// The key an address is counted under: itself, or its /64 for IPv6.
 fn client_key(address: IpAddr) -> IpAddr {
     match address {
@@ -133,11 +158,7 @@ pub async fn throttle(
     if throttle.per_minute == 0 || !carries_credential(&request) {
         return next.run(request).await;
     }
-    let Some(client) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| client_key(info.0.ip()))
-    else {
+    let Some(client) = client_of(request.extensions()) else {
         return next.run(request).await;
     };
     if let Some(retry_after_secs) = throttle.blocked(client) {

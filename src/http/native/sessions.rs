@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::auth::token_from_authorization;
 use crate::error::Error;
 use crate::http::error::{NativeError, NativeErrorBody};
-use crate::http::principal::{SESSION_COOKIE, csrf_header, session_cookie};
+use crate::http::principal::{
+    csrf_header, expired_session_cookie, session_cookie, session_set_cookie,
+};
 use crate::http::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -23,7 +25,9 @@ pub struct SessionView {
     /// Send it back in `X-CSRF-Token` with every state-changing request.
     pub csrf_token: String,
     pub expires_at: String,
-    pub environment_id: Uuid,
+    /// The environment the session sees; absent for an operator key's session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_id: Option<Uuid>,
 }
 
 /// Create a browser session from an API key (Bearer or Basic; a session cannot make one).
@@ -44,22 +48,11 @@ pub async fn create_session(
         .ok_or(Error::Unauthenticated)?;
     let principal = state.service.authenticate(&token).await?;
     let session = state.service.create_session(&principal).await?;
-    let max_age = (session.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
-    let secure = if state.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
-        session.cookie_token
-    );
+    let cookie = session_set_cookie(&state, &session);
     let view = SessionView {
         csrf_token: session.csrf_token,
         expires_at: crate::http::native::views::iso_millis(session.expires_at),
-        environment_id: principal.home()?,
+        environment_id: principal.environment_id,
     };
     let mut response = (StatusCode::CREATED, Json(view)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -74,7 +67,9 @@ pub async fn create_session(
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentSessionView {
-    pub environment_id: Uuid,
+    /// The environment the session sees; absent for an operator key's session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_id: Option<Uuid>,
     pub scopes: Vec<&'static str>,
     pub expires_at: String,
 }
@@ -92,7 +87,7 @@ pub async fn get_current_session(
     let cookie = session_cookie(&headers).ok_or(Error::Unauthenticated)?;
     let session = state.service.current_session(&cookie).await?;
     let view = CurrentSessionView {
-        environment_id: session.principal.home()?,
+        environment_id: session.principal.environment_id,
         scopes: session
             .principal
             .scopes
@@ -127,8 +122,7 @@ pub async fn end_current_session(
         .await?;
     state.service.end_session(&principal, &cookie).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    if let Ok(value) = HeaderValue::from_str(&expired) {
+    if let Ok(value) = HeaderValue::from_str(&expired_session_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)

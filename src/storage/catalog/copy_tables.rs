@@ -241,4 +241,15 @@ pub const TABLES: &[TableCopy] = &[
         ],
         order_by: "number",
     },
+    TableCopy {
+        name: "operator_sessions",
+        columns: &[
+            ("token_hash", Text),
+            ("operator_credential_id", Text),
+            ("csrf_token", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+        ],
+        order_by: "token_hash",
+    },
 ];

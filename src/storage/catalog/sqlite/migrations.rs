@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     migration!(4, "0004_credential_expiry.sql"),
     migration!(5, "0005_control_plane.sql"),
     migration!(6, "0006_governance.sql"),
+    migration!(7, "0007_console.sql"),
 ];
 
 /// Applies every migration not yet applied, in order.

@@ -1,0 +1,79 @@
+//! The audit log: every control-plane change of an environment (keys, presets, sessions,
+//! erasures…), oldest first as the API pages it, with a link to the next page.
+
+use axum::extract::{Path, Query, State};
+use maud::html;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::environment::{environment_of, rendered};
+use super::layout::{Section, env_path, when};
+use super::{PageResult, Signed};
+use crate::error::Error;
+use crate::http::state::AppState;
+
+const PAGE_SIZE: u32 = 100;
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    after: Option<String>,
+}
+
+/// `GET /console/environments/{env}/audit`.
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(environment_id): Path<Uuid>,
+    Query(query): Query<AuditQuery>,
+) -> PageResult {
+    let environment = environment_of(&state, &signed, environment_id).await?;
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(text) => Some(text.parse::<i64>().map_err(|_| Error::InvalidInput {
+            target: "after",
+            message: "after must be the cursor of a \"Next page\" link".into(),
+        })?),
+    };
+    let events = state
+        .service
+        .audit_events(&signed.principal, Some(environment_id), after, PAGE_SIZE)
+        .await;
+    let body = html! {
+        h1 { "Audit log" }
+        @match &events {
+            Err(error) => p.notice.error role="alert" { (crate::http::error::public_message(error)) },
+            Ok(page) => {
+                @if page.items.is_empty() { p { "Nothing recorded yet." } }
+                @else {
+                    div.table-wrap { table {
+                        thead { tr { th { "When" } th { "Action" } th { "Target" } th { "By" } th { "Request" } } }
+                        tbody {
+                            @for event in &page.items {
+                                tr {
+                                    td { (when(event.created_at)) }
+                                    td { (event.entry.action) }
+                                    td.mono { (event.entry.target) }
+                                    td.mono { (event.entry.actor) }
+                                    td.mono { (event.entry.request_id.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    } }
+                }
+                @if let Some(next) = page.next {
+                    nav.pager aria-label="Pages" {
+                        a href={ (env_path(environment_id, "/audit")) "?after=" (next) } { "Next page" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(rendered(
+        &signed,
+        &environment,
+        Section::Audit,
+        "Audit log",
+        None,
+        body,
+    ))
+}
