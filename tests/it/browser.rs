@@ -69,6 +69,29 @@ impl WebDriverCompatibleCommand for GetLog {
     }
 }
 
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+/// ChromeDriver's passage to the DevTools protocol (`POST /session/{id}/goog/cdp/execute`),
+/// for what WebDriver cannot ask: the colour scheme the page sees.
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.0, "params": self.1 });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium window of 1280×900, or None (with a
     /// note) where there is no chromedriver and none is required.
@@ -218,15 +241,27 @@ impl Browser {
         self.client.current_url().await.unwrap().path().to_string()
     }
 
-    /// Screenshots of the current page at 375 and 1280 pixels wide, as
-    /// `target/console/{name}-375.png` and `…-1280.png`.
+    /// Screenshots of the current page at 375 and 1280 pixels wide, in the light and the
+    /// dark scheme, as `target/console/{name}-375.png`, `…-1280.png`, `…-375-dark.png`
+    /// and `…-1280-dark.png`.
     pub async fn screenshots(&mut self, name: &str) {
-        for (width, height) in [(375, 812), (1280, 900)] {
-            self.client.set_window_size(width, height).await.unwrap();
-            // A resize lays the page out again; let it settle before the picture.
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            let png = self.client.screenshot().await.unwrap();
-            std::fs::write(output_dir().join(format!("{name}-{width}.png")), png).unwrap();
+        for dark in [false, true] {
+            let scheme = if dark { "dark" } else { "light" };
+            let features =
+                json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] });
+            self.client
+                .issue_cmd(Cdp("Emulation.setEmulatedMedia", features))
+                .await
+                .unwrap();
+            for (width, height) in [(375, 812), (1280, 900)] {
+                self.client.set_window_size(width, height).await.unwrap();
+                // A resize lays the page out again; let it settle before the picture.
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let png = self.client.screenshot().await.unwrap();
+                let suffix = if dark { "-dark" } else { "" };
+                let file = output_dir().join(format!("{name}-{width}{suffix}.png"));
+                std::fs::write(file, png).unwrap();
+            }
         }
         self.check_logs(name).await;
     }

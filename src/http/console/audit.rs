@@ -45,16 +45,16 @@ pub async fn page(
             Ok(page) => {
                 @if page.items.is_empty() { p { "Nothing recorded yet." } }
                 @else {
-                    div.table-wrap { table {
+                    div.table-wrap { table.cards {
                         thead { tr { th { "When" } th { "Action" } th { "Target" } th { "By" } th { "Request" } } }
                         tbody {
                             @for event in &page.items {
                                 tr {
-                                    td { (when(event.created_at)) }
-                                    td { (event.entry.action) }
-                                    td.mono { (event.entry.target) }
-                                    td.mono { (event.entry.actor) }
-                                    td.mono { (event.entry.request_id.as_deref().unwrap_or("")) }
+                                    td data-label="When" { (when(event.created_at)) }
+                                    td data-label="Action" { (event.entry.action) }
+                                    td.mono data-label="Target" { (event.entry.target) }
+                                    td.mono data-label="By" { (event.entry.actor) }
+                                    td.mono data-label="Request" { (event.entry.request_id.as_deref().unwrap_or("")) }
                                 }
                             }
                         }

@@ -42,20 +42,20 @@ async fn keys_page(
         @match &keys {
             Err(error) => p.notice.error role="alert" { (crate::http::error::public_message(error)) },
             Ok(keys) => div.table-wrap {
-                table {
-                    caption.muted { (keys.len()) " keys" }
+                table.cards {
+                    caption.muted { (keys.len()) @if keys.len() == 1 { " key" } @else { " keys" } }
                     thead { tr { th { "Name" } th { "Id" } th { "Scopes" } th { "Created" } th { "Expires" } th { "Last used" } th { "Action" } } }
                     tbody {
                         @for key in keys {
                             @let name = key.name.clone().unwrap_or_else(|| "(unnamed)".into());
                             tr {
-                                td { (name) }
-                                td.mono { (key.id) }
-                                td { @for scope in &key.scopes { (scope.as_str()) " " } }
-                                td { (when(key.created_at)) }
-                                td { (key.expires_at.map_or("never".into(), when)) }
-                                td { (key.last_used_at.map_or("never".into(), when)) }
-                                td {
+                                td data-label="Name" { (name) }
+                                td.mono data-label="Id" { (key.id) }
+                                td data-label="Scopes" { @for scope in &key.scopes { (scope.as_str()) " " } }
+                                td data-label="Created" { (when(key.created_at)) }
+                                td data-label="Expires" { (key.expires_at.map_or("never".into(), when)) }
+                                td data-label="Last used" { (key.last_used_at.map_or("never".into(), when)) }
+                                td data-label="Action" {
                                     form method="post" action=(env_path(environment.id, &format!("/keys/{}/revoke", key.id))) {
                                         (csrf_field(signed))
                                         button.danger type="submit" aria-label={ "Revoke key " (name) } { "Revoke" }

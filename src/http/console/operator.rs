@@ -38,14 +38,14 @@ async fn environments_page(
         @if let Some(created) = created {
             p { a href=(env_path(created.id, "/keys")) { "Make a key for " (created.name) } }
         }
-        div.table-wrap { table {
+        div.table-wrap { table.cards {
             thead { tr { th { "Name" } th { "Id" } th { "Created" } } }
             tbody {
                 @for environment in &environments {
                     tr {
-                        td { a href=(env_path(environment.id, "")) { (environment.name) } }
-                        td.mono { (environment.id) }
-                        td { (when(environment.created_at)) }
+                        td data-label="Name" { a href=(env_path(environment.id, "")) { (environment.name) } }
+                        td.mono data-label="Id" { (environment.id) }
+                        td data-label="Created" { (when(environment.created_at)) }
                     }
                 }
             }

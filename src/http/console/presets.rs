@@ -202,18 +202,18 @@ async fn presets_page(
         @if presets.is_empty() {
             p { "No presets yet." }
         } @else {
-            div.table-wrap { table {
+            div.table-wrap { table.cards {
                 thead { tr { th { "Name" } th { "Size" } th { "Fit" } th { "Format" } th { "Quality" } th { "At upload" } th { "Actions" } } }
                 tbody {
                     @for preset in &presets {
                         tr {
-                            td { (preset.name) }
-                            td { (preset.width.map_or("any".into(), |w| w.to_string())) " × " (preset.height.map_or("any".into(), |h| h.to_string())) }
-                            td { (fit_name(preset.fit)) }
-                            td { (preset.format.map_or("source", |f| f.as_str())) }
-                            td { (preset.quality) }
-                            td { @if preset.eager { "yes" } @else { "no" } }
-                            td {
+                            td data-label="Name" { (preset.name) }
+                            td data-label="Size" { (preset.width.map_or("any".into(), |w| w.to_string())) " × " (preset.height.map_or("any".into(), |h| h.to_string())) }
+                            td data-label="Fit" { (fit_name(preset.fit)) }
+                            td data-label="Format" { (preset.format.map_or("source", |f| f.as_str())) }
+                            td data-label="Quality" { (preset.quality) }
+                            td data-label="At upload" { @if preset.eager { "yes" } @else { "no" } }
+                            td data-label="Actions" {
                                 a href={ (env_path(environment.id, "/presets")) "?edit=" (preset.name) } { "Edit " (preset.name) }
                                 details.confirm {
                                     summary { "Delete…" }

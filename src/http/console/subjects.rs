@@ -61,15 +61,15 @@ pub async fn list(
         @if subjects.is_empty() {
             p { "No subject holds images." }
         } @else {
-            div.table-wrap { table {
+            div.table-wrap { table.cards {
                 thead { tr { th { "Subject" } th { "Images" } th { "Stored" } th { "Quota" } } }
                 tbody {
                     @for summary in &subjects {
                         tr {
-                            td { a href=(env_path(environment_id, &format!("/subjects/{}", encoded(&summary.subject)))) { (summary.subject.as_str()) } }
-                            td { (summary.usage.images) }
-                            td { (bytes(summary.usage.bytes)) }
-                            td { (quota_text(summary.quota.as_ref())) }
+                            td data-label="Subject" { a href=(env_path(environment_id, &format!("/subjects/{}", encoded(&summary.subject)))) { (summary.subject.as_str()) } }
+                            td data-label="Images" { (summary.usage.images) }
+                            td data-label="Stored" { (bytes(summary.usage.bytes)) }
+                            td data-label="Quota" { (quota_text(summary.quota.as_ref())) }
                         }
                     }
                 }
