@@ -5,7 +5,8 @@
 //! sqlx for PostgreSQL, never sqlx's `Any`); no file over 400 lines (tests aside); nothing maps memory (the
 //! catalog once mapped SQLite's `-shm` file and dropped SQLite's locks with it); no
 //! dialect maps an error with a catch-all arm or by its status number (a new `Error`
-//! variant must make every dialect decide).
+//! variant must make every dialect decide); the console writes no inline script or style
+//! and names no other host.
 
 use std::path::{Path, PathBuf};
 
@@ -188,6 +189,56 @@ fn every_dialect_maps_every_error_by_name() {
             }
             if line.contains("as_u16()") {
                 broken.push(format!("{name}: looks at a status number: {}", line.trim()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+/// The console is self-contained and script-free in its markup: its templates write no
+/// inline style, no script but the one `src` link of the page head, and no address of
+/// another host; its script and stylesheet reach no other host and evaluate no strings.
+/// (The Content-Security-Policy would refuse all of these; this keeps them from being
+/// written in the first place.)
+#[test]
+fn the_console_is_self_contained() {
+    let mut broken = Vec::new();
+    for (name, text) in source_files() {
+        if !name.starts_with("http/console/") {
+            continue;
+        }
+        let code: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if code.contains(" style=") || code.contains("style {") {
+            broken.push(format!("{name}: writes an inline style"));
+        }
+        let scripts = code.match_indices("script ").filter(|(at, _)| {
+            // `noscript`, `subscript` and the like are other elements.
+            !code[..*at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        });
+        for script in scripts.map(|(at, _)| &code[at..]) {
+            if !script.starts_with("script src=") {
+                broken.push(format!("{name}: writes a script without src"));
+            }
+        }
+        for other_host in ["\"http://", "\"https://", "\"//"] {
+            if code.contains(other_host) {
+                broken.push(format!("{name}: names another host ({other_host}…)"));
+            }
+        }
+    }
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/console");
+    for file in ["console.js", "console.css"] {
+        let text = std::fs::read_to_string(assets.join(file)).unwrap();
+        for forbidden in [
+            "http://", "https://", "@import", "eval(", "new Function", "innerHTML",
+            "insertAdjacentHTML", "document.write",
+        ] {
+            if text.contains(forbidden) {
+                broken.push(format!("assets/console/{file}: contains {forbidden}"));
             }
         }
     }
