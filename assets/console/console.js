@@ -13,9 +13,11 @@ function csrfToken() {
 // (https or localhost); elsewhere the text is selected for the user to copy.
 function setUpCopyButtons() {
   for (const button of document.querySelectorAll("button[data-copy]")) {
+    const label = button.textContent;
+    let restore = null;
     button.addEventListener("click", async () => {
       const text = button.dataset.copy;
-      const label = button.textContent;
+      clearTimeout(restore);
       try {
         await navigator.clipboard.writeText(text);
         button.textContent = "Copied";
@@ -24,7 +26,7 @@ function setUpCopyButtons() {
         if (field) { field.focus(); field.select(); }
         button.textContent = "Press Ctrl+C to copy";
       }
-      setTimeout(() => { button.textContent = label; }, 2000);
+      restore = setTimeout(() => { button.textContent = label; }, 2000);
     });
   }
 }
@@ -162,6 +164,23 @@ function setUpPresetPreview() {
   form.addEventListener("change", update);
 }
 
+// A signed URL is checked as a stranger would use it: without the session's cookie.
+async function checkSignedUrl() {
+  const check = document.getElementById("signed-check");
+  if (!check) return;
+  try {
+    const response = await fetch(check.dataset.url, { credentials: "omit", cache: "no-store" });
+    const body = await response.blob();
+    check.textContent = response.ok
+      ? "Works without a session: " + response.status + ", " + response.headers.get("Content-Type") + ", " + body.size + " bytes."
+      : "Refused without a session: " + response.status + ".";
+    check.className = response.ok ? "stored" : "failed";
+  } catch (_) {
+    check.textContent = "The URL could not be checked from this page.";
+  }
+}
+
 setUpCopyButtons();
+checkSignedUrl();
 setUpUpload();
 setUpPresetPreview();

@@ -259,25 +259,20 @@ pub fn router(
         .service(routed)
 }
 
-/// Every page of the console (see `console`).
+/// Every page of the console (see `console`), nested under `/console` with its own
+/// fallbacks, so that a wrong console path or method is answered by a page, and with the
+/// console's security headers on every answer (extractor refusals included).
 fn console_routes() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     use console::*;
-    let env = "/console/environments/{env}";
-    axum::Router::new()
-        .route("/console", get(sign_in::home))
-        .route("/console/", get(sign_in::home))
-        .route("/console/assets/console.css", get(assets::stylesheet))
-        .route("/console/assets/console.js", get(assets::script))
-        .route(
-            "/console/sign-in",
-            get(sign_in::show).post(sign_in::sign_in),
-        )
-        .route("/console/sign-out", post(sign_in::sign_out))
-        .route(
-            "/console/environments",
-            get(operator::list).post(operator::create),
-        )
+    let env = "/environments/{env}";
+    let pages = axum::Router::new()
+        .route("/", get(sign_in::home))
+        .route("/assets/console.css", get(assets::stylesheet))
+        .route("/assets/console.js", get(assets::script))
+        .route("/sign-in", get(sign_in::show).post(sign_in::sign_in))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/environments", get(operator::list).post(operator::create))
         .route(env, get(environment::overview))
         .route(&format!("{env}/upload"), get(environment::upload))
         .route(&format!("{env}/library"), get(library::library))
@@ -326,6 +321,10 @@ fn console_routes() -> axum::Router<AppState> {
             post(webhooks::delete),
         )
         .route(&format!("{env}/audit"), get(audit::page))
+        .fallback(|| async { error_page(Error::NotFound("page")) })
+        .method_not_allowed_fallback(|| async { console::method_not_allowed() })
+        .layer(axum::middleware::map_response(console::secure_layer));
+    axum::Router::new().nest("/console", pages)
 }
 
 async fn not_found() -> NativeError {

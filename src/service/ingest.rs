@@ -76,8 +76,12 @@ impl Service {
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
         let stored = self.store_upload(environment_id, request, body).await;
-        let now = chrono::Utc::now().timestamp();
-        self.activity.record(environment_id, stored.is_ok(), now);
+        // An upload to no environment is not that environment's activity (and would let
+        // any caller grow the counters with made-up ids).
+        if !matches!(stored, Err(Error::NotFound(_))) {
+            let now = chrono::Utc::now().timestamp();
+            self.activity.record(environment_id, stored.is_ok(), now);
+        }
         let image = match stored {
             Ok(image) => image,
             Err(error) => {

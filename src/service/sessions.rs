@@ -73,7 +73,11 @@ impl Service {
             "session.end",
             session_target(&token_hash),
         );
-        if self.catalog.delete_session(&token_hash, &audit).await? {
+        if self
+            .catalog
+            .delete_session(&token_hash, principal, &audit)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::Unauthenticated)

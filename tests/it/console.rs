@@ -128,6 +128,15 @@ async fn every_page_is_locked_down_and_has_no_inline_script_or_style() {
             );
         }
     }
+    // A wrong path or method under /console is a page too, with the same headers.
+    let (status, html) = get(&server, &cookie, "/console/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    let (status, html) = get(&server, &cookie, "/console/sign-out").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    let (status, _) = get(&server, &cookie, "/console/environments/not-a-uuid").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     for asset in ["/console/assets/console.css", "/console/assets/console.js"] {
         let response = no_redirects().get(server.url(asset)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -281,6 +290,44 @@ async fn an_environment_key_sees_only_its_environment_and_an_operator_sees_all()
     .await;
     assert_eq!(status, StatusCode::OK, "an operator opens any environment");
     drop(other_key);
+
+    // A key that may upload but not read starts on the upload page, and a page it may not
+    // see says so in its frame, with the navigation and sign-out still there.
+    let writer = server.key(server.env, &[Scope::ImagesWrite]).await;
+    let writer = sign_in(&server, &writer).await;
+    let response = no_redirects()
+        .get(server.url("/console"))
+        .header("Cookie", &writer)
+        .send()
+        .await
+        .unwrap();
+    let home = response.headers()["location"].to_str().unwrap();
+    assert_eq!(home, format!("/console/environments/{}/upload", server.env));
+    for rest in ["", "/library", "/presets", "/subjects"] {
+        let (status, html) = get(
+            &server,
+            &writer,
+            &format!("/console/environments/{}{rest}", server.env),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{rest}");
+        assert!(
+            html.contains("notice error") && html.contains("Sign out"),
+            "{rest}: {html}"
+        );
+    }
+
+    // Signing in again ends the session the browser had.
+    let again = no_redirects()
+        .post(server.url("/console/sign-in"))
+        .header("Cookie", &writer)
+        .form(&[("key", server.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let (status, _) = get(&server, &writer, "/console/environments").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the earlier session is over");
 
     // Signing out ends the session on the server: the cookie no longer opens anything.
     let (status, _) = post_form(&server, &operator, "/console/sign-out", &[("csrf", &csrf)]).await;

@@ -115,6 +115,14 @@ async fn the_console_journey_in_a_browser() {
     browser
         .wait_until("document.getElementById('signed-preview').complete && document.getElementById('signed-preview').naturalWidth === 200")
         .await;
+    browser
+        .wait_until("document.getElementById('signed-check').className === 'stored'")
+        .await;
+    let checked = browser.find("#signed-check").await.text().await.unwrap();
+    assert!(
+        checked.contains("without a session: 200, image/webp"),
+        "{checked}"
+    );
     let signed_url = browser
         .find("#signed-href")
         .await

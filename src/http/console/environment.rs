@@ -10,7 +10,7 @@ use maud::{Markup, html};
 use uuid::Uuid;
 
 use super::layout::{Section, bytes, env_path, page};
-use super::{Notice, PageResult, Signed, failure, html};
+use super::{ConsolePageError, Notice, PageResult, Signed, failure, html};
 use crate::domain::{Environment, Quota};
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -50,7 +50,8 @@ pub async fn overview(
     let overview = state
         .service
         .overview(&signed.principal, environment_id)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Overview)?;
     let usage = &overview.usage;
     let body = html! {
         h1 { (environment.name) }
@@ -168,5 +169,37 @@ pub fn notice_of(outcome: Outcome) -> (StatusCode, Option<Notice>) {
         None => (StatusCode::OK, None),
         Some(Ok(text)) => (StatusCode::OK, Some(Notice::Done(text))),
         Some(Err(error)) => (StatusCode::OK, Some(failure(&error))),
+    }
+}
+
+/// Puts a refusal of the signed-in key (a scope it lacks) in the page's own frame, so
+/// that navigation and sign-out stay at hand; other failures stay page errors.
+pub trait InFrame<T> {
+    fn in_frame(
+        self,
+        signed: &Signed,
+        environment: &Environment,
+        section: Section,
+    ) -> Result<T, ConsolePageError>;
+}
+
+impl<T> InFrame<T> for Result<T, Error> {
+    fn in_frame(
+        self,
+        signed: &Signed,
+        environment: &Environment,
+        section: Section,
+    ) -> Result<T, ConsolePageError> {
+        self.map_err(|error| match error {
+            Error::Forbidden(_) => ConsolePageError::Refused(rendered(
+                signed,
+                environment,
+                section,
+                "Not allowed",
+                Some(Err(error)),
+                html! { h1 { "Not allowed" } },
+            )),
+            other => ConsolePageError::Failed(other),
+        })
     }
 }

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::environment::{Outcome, environment_of, rendered};
+use super::environment::{InFrame, Outcome, environment_of, rendered};
 use super::layout::{Section, bytes, csrf_field, env_path, when};
 use super::library::image_label;
 use super::{NoFields, PageResult, Posted, Signed, see_other};
@@ -71,6 +71,18 @@ fn metadata(image: &Image) -> Markup {
     }
 }
 
+/// A small picture of a target: the preset's own rendition when a browser can show its
+/// format, else (the original, a TIFF or BMP preset) a small WebP of the original, so a
+/// 64-pixel icon never downloads an original.
+fn target_preview(image: &Image, target: &str, extension: &str) -> String {
+    let browser_shows = ["jpg", "png", "gif", "webp", "avif"].contains(&extension);
+    if target != "original" && browser_shows {
+        return target_href("", image, target, extension);
+    }
+    let original = target_href("", image, "original", image.format.extension());
+    format!("{original}?w=128&h=128&fit=cover&format=webp&animated=false")
+}
+
 fn targets(state: &AppState, described: &Described) -> Markup {
     let image = &described.image;
     html! {
@@ -79,7 +91,7 @@ fn targets(state: &AppState, described: &Described) -> Markup {
                 @let href = target_href(&state.public_url, image, &target.name, target.extension);
                 @let field = format!("target-{index}");
                 li {
-                    img src=(target_href("", image, &target.name, target.extension)) alt={ "Target " (target.name) }
+                    img src=(target_preview(image, &target.name, target.extension)) alt=""
                         loading="lazy" width="64" height="64";
                     div.secret {
                         label for=(field) { (target.name) " (" (target.width) " × " (target.height) ")" }
@@ -126,6 +138,9 @@ fn sign_form(image: &Image, csrf: Markup, form: &SignForm, made: Option<&SignedU
                     a href=(made.path) { "Open signed URL" }
                 }
                 img #signed-preview.preview src=(made.path) alt="The signed rendition";
+                p #signed-check.muted role="status" data-url=(made.path) {
+                    "The preview above is loaded with this session; the script also asks for the URL without it."
+                }
             }
         }
     }
@@ -180,7 +195,8 @@ pub async fn detail(
     let described = state
         .service
         .image(&signed.principal, environment_id, image_id)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Library)?;
     let form = SignForm::default();
     Ok(detail_page(
         &state,
@@ -240,7 +256,8 @@ pub async fn make_signed_url(
     let described = state
         .service
         .image(&signed.principal, environment_id, image_id)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Library)?;
     let (made, outcome) = match sign(&state, &signed, environment_id, image_id, &form).await {
         Ok(made) => (Some(made), Some(Ok("Signed URL made.".to_string()))),
         Err(error) => (None, Some(Err(error))),
@@ -279,7 +296,8 @@ pub async fn delete(
     let described = state
         .service
         .image(&signed.principal, environment_id, image_id)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Library)?;
     Ok(detail_page(
         &state,
         &signed,

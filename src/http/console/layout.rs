@@ -119,8 +119,9 @@ pub fn bare(title: &str, body: Markup) -> Markup {
         html lang="en" {
             (head(title, None))
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.top { span.brand { a href=(CONSOLE) { "imagestore console" } } }
-                main #main { (body) }
+                main #main tabindex="-1" { (body) }
             }
         }
     }

@@ -90,8 +90,8 @@ impl LibraryQuery {
         Ok((filter, before))
     }
 
-    /// The query string of the next page: these filters, older than `next`.
-    fn older(&self, next: i64) -> String {
+    /// The query string of these filters, on the page older than `before` (or the first).
+    fn filtered(&self, before: Option<i64>) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("subject", &self.subject),
@@ -103,7 +103,9 @@ impl LibraryQuery {
                 query.append_pair(name, value);
             }
         }
-        query.append_pair("before", &next.to_string());
+        if let Some(before) = before {
+            query.append_pair("before", &before.to_string());
+        }
         query.finish()
     }
 }
@@ -150,7 +152,8 @@ fn tile(image: &Image) -> Markup {
                     @if let Some(src) = image.placeholder.as_ref().and_then(placeholder_data_url) {
                         img.placeholder src=(src) alt="" width="32" height="32";
                     }
-                    img.thumb src=(thumbnail_src(image)) alt=(label) loading="lazy"
+                    // The caption names the link; an alt text would say it twice.
+                    img.thumb src=(thumbnail_src(image)) alt="" loading="lazy"
                         decoding="async" width="256" height="256";
                 }
                 span.caption { (label) }
@@ -210,7 +213,8 @@ pub async fn library(
             page,
             query.deleted.as_ref().map(|_| Ok("Image deleted.".into())),
         ),
-        Err(error @ Error::InvalidInput { .. }) => (None, Some(Err(error))),
+        // A bad filter, or a key that may not read images: said on the page, in its frame.
+        Err(error @ (Error::InvalidInput { .. } | Error::Forbidden(_))) => (None, Some(Err(error))),
         Err(other) => return Err(other.into()),
     };
     let body = html! {
@@ -224,16 +228,16 @@ pub async fn library(
                     @for image in &page.items { (tile(image)) }
                 }
             }
-            nav.pager aria-label="Pages" {
+            @if non_empty(&query.before).is_some() || page.next.is_some() { nav.pager aria-label="Pages" {
                 @if non_empty(&query.before).is_some() {
-                    a href=(env_path(environment_id, "/library")) { "Newest images" }
+                    a href={ (env_path(environment_id, "/library")) "?" (query.filtered(None)) } { "Newest images" }
                 }
                 @if let Some(next) = page.next {
-                    a href={ (env_path(environment_id, "/library")) "?" (query.older(next)) } {
+                    a href={ (env_path(environment_id, "/library")) "?" (query.filtered(Some(next))) } {
                         "Older images"
                     }
                 }
-            }
+            } }
         }
     };
     Ok(rendered(

@@ -69,6 +69,26 @@ pub fn secure(mut response: Response) -> Response {
     response
 }
 
+/// [`secure`] as a response mapper, for the console router's layer.
+pub async fn secure_layer(response: Response) -> Response {
+    secure(response)
+}
+
+/// A console path asked with a method it does not take (a `GET` of a form's action).
+pub fn method_not_allowed() -> Response {
+    html(
+        StatusCode::METHOD_NOT_ALLOWED,
+        layout::bare(
+            "Not here",
+            maud::html! {
+                h1 { "Not here" }
+                p.notice.error role="alert" { "This address takes a form's submission, not a visit." }
+                p { a href=(CONSOLE) { "Back to the console" } }
+            },
+        ),
+    )
+}
+
 /// A rendered page with its status.
 pub fn html(status: StatusCode, page: Markup) -> Response {
     let mut response = (status, page.into_string()).into_response();
@@ -101,42 +121,57 @@ pub fn failure(error: &Error) -> Notice {
     Notice::Failed(public_message(error))
 }
 
-/// A page that could not be shown at all (no such environment or image, storage down):
-/// the error in words, with a way back.
-pub struct ConsolePageError(pub Error);
+/// A page that could not be shown: `Failed`, no such environment or image, or storage
+/// down (the error in words, with a way back); `Refused`, the signed-in key may not see
+/// what the page shows (the page's own frame, with its navigation, says so).
+pub enum ConsolePageError {
+    Failed(Error),
+    Refused(Response),
+}
 
 impl From<Error> for ConsolePageError {
     fn from(error: Error) -> ConsolePageError {
-        ConsolePageError(error)
+        ConsolePageError::Failed(error)
     }
 }
 
 impl IntoResponse for ConsolePageError {
     fn into_response(self) -> Response {
-        let classified = classify(&self.0);
+        let error = match self {
+            ConsolePageError::Failed(error) => error,
+            ConsolePageError::Refused(page) => return page,
+        };
+        let classified = classify(&error);
         log_error(
-            &self.0,
+            &error,
             classified.status,
             crate::http::error::current_request_id(),
         );
-        html(
+        let mut response = html(
             classified.status,
             layout::bare(
                 "Something went wrong",
                 maud::html! {
                     h1 { "Something went wrong" }
-                    p.notice.error role="alert" { (public_message(&self.0)) }
+                    p.notice.error role="alert" { (public_message(&error)) }
                     p { a href=(CONSOLE) { "Back to the console" } }
                 },
             ),
-        )
+        );
+        // Only Retry-After: a WWW-Authenticate would make the browser ask for a password.
+        if let Some(seconds) = classified.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
 /// An error a layer answers (the authentication throttle) for a console path: a page,
 /// not the API's JSON.
 pub fn error_page(error: Error) -> Response {
-    ConsolePageError(error).into_response()
+    ConsolePageError::Failed(error).into_response()
 }
 
 /// What console handlers return.

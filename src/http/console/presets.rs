@@ -9,11 +9,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::environment::{Outcome, environment_of, rendered};
+use super::environment::{InFrame, Outcome, environment_of, rendered};
 use super::layout::{Section, csrf_field, env_path};
 use super::library::{image_label, thumbnail_src};
 use super::signed::optional_number;
-use super::{NoFields, PageResult, Posted, Signed};
+use super::{ConsolePageError, NoFields, PageResult, Posted, Signed};
 use crate::domain::rendition_params::fit_name;
 use crate::domain::{Environment, Image, Preset};
 use crate::error::Error;
@@ -170,11 +170,12 @@ async fn presets_page(
     environment: &Environment,
     form: &PresetForm,
     outcome: Outcome,
-) -> Result<Response, Error> {
+) -> Result<Response, ConsolePageError> {
     let presets = state
         .service
         .presets(&signed.principal, environment.id)
-        .await?;
+        .await
+        .in_frame(signed, environment, Section::Presets)?;
     let images = state
         .service
         .library(
@@ -184,7 +185,8 @@ async fn presets_page(
             None,
             PREVIEW_CHOICES,
         )
-        .await?
+        .await
+        .in_frame(signed, environment, Section::Presets)?
         .items;
     let form = match form
         .edit

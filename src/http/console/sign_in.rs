@@ -14,6 +14,7 @@ use super::signed::{form_body, same_origin};
 use super::{
     CONSOLE, ConsolePageError, NoFields, Notice, PageResult, Posted, Signed, html, see_other,
 };
+use crate::domain::Scope;
 use crate::error::Error;
 use crate::http::principal::{expired_session_cookie, session_cookie, session_set_cookie};
 use crate::http::state::AppState;
@@ -62,7 +63,7 @@ pub async fn sign_in(State(state): State<AppState>, request: Request) -> Respons
     let refuse =
         |status: StatusCode, text: String| html(status, sign_in_page(Some(&Notice::Failed(text))));
     let (parts, body) = request.into_parts();
-    if !same_origin(&parts.headers) {
+    if !same_origin(&parts.headers, &state.public_url) {
         return refuse(
             StatusCode::FORBIDDEN,
             "This sign-in came from another site, so it was not acted on.".into(),
@@ -100,11 +101,18 @@ pub async fn sign_in(State(state): State<AppState>, request: Request) -> Respons
                 "That key was not accepted: it is unknown, revoked or expired.".into(),
             );
         }
-        Err(other) => return ConsolePageError(other).into_response(),
+        Err(other) => return ConsolePageError::Failed(other).into_response(),
     };
+    // A browser that signs in again leaves its earlier session behind: it ends here.
+    if let Some(cookie) = session_cookie(&parts.headers)
+        && let Ok(earlier) = state.service.current_session(&cookie).await
+        && let Err(error) = state.service.end_session(&earlier.principal, &cookie).await
+    {
+        tracing::warn!(%error, "an earlier console session was not ended");
+    }
     let session = match state.service.create_session(&principal).await {
         Ok(session) => session,
-        Err(other) => return ConsolePageError(other).into_response(),
+        Err(other) => return ConsolePageError::Failed(other).into_response(),
     };
     let mut response = see_other(CONSOLE);
     if let Ok(value) = HeaderValue::from_str(&session_set_cookie(&state, &session)) {
@@ -129,11 +137,16 @@ pub async fn sign_out(State(state): State<AppState>, posted: Posted<NoFields>) -
     Ok(response)
 }
 
-/// `GET /console`: an environment key's home is its environment, an operator's the list
-/// of environments.
+/// `GET /console`: an environment key's home is its environment's overview (its upload
+/// page for a key that may upload but not read), an operator's the list of environments.
 pub async fn home(signed: Signed) -> Response {
+    let scopes = &signed.principal.scopes;
+    let reads = [Scope::ImagesRead, Scope::Admin]
+        .iter()
+        .any(|scope| scopes.contains(scope));
     match signed.principal.environment_id {
-        Some(environment_id) => see_other(&env_path(environment_id, "")),
+        Some(environment_id) if reads => see_other(&env_path(environment_id, "")),
+        Some(environment_id) => see_other(&env_path(environment_id, "/upload")),
         None => see_other(&format!("{CONSOLE}/environments")),
     }
 }

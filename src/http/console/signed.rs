@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Signed {
                 cookie,
             }),
             Err(Error::Unauthenticated) => Err(see_other(&format!("{CONSOLE}/sign-in"))),
-            Err(other) => Err(ConsolePageError(other).into_response()),
+            Err(other) => Err(ConsolePageError::Failed(other).into_response()),
         }
     }
 }
@@ -73,8 +73,9 @@ pub struct NoFields {}
 
 /// Whether a request comes from a page of this origin. Browsers send `Sec-Fetch-Site`
 /// (and `Origin` on every POST); a client that sends neither is no browser, and the CSRF
-/// token still has to match.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// token still has to match. Without `Sec-Fetch-Site`, `Origin` must name the host the
+/// request was sent to or the deployment's public URL (a proxy may rewrite `Host`).
+pub fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return site.as_bytes() == b"same-origin";
     }
@@ -85,9 +86,15 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| !host.is_empty() && authority == host)
+    let published = public_url.trim_end_matches('/');
+    let published = match published.match_indices('/').nth(2) {
+        Some((path_start, _)) => &published[..path_start],
+        None => published,
+    };
+    origin == published
+        || origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| !host.is_empty() && authority == host)
 }
 
 fn refused(status: StatusCode, message: &str) -> Response {
@@ -120,7 +127,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let signed = Signed::from_request_parts(&mut parts, state).await?;
-        if !same_origin(&parts.headers) {
+        if !same_origin(&parts.headers, &state.public_url) {
             return Err(refused(
                 StatusCode::FORBIDDEN,
                 "This form was sent from another site, so it was not acted on.",

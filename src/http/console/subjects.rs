@@ -10,7 +10,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::environment::{Outcome, environment_of, rendered};
+use super::environment::{InFrame, Outcome, environment_of, rendered};
 use super::layout::{Section, bytes, csrf_field, env_path, when};
 use super::{NoFields, PageResult, Posted, Signed};
 use crate::domain::{Environment, Quota, Receipt, Subject, SubjectSummary};
@@ -55,7 +55,8 @@ pub async fn list(
     let (subjects, more) = state
         .service
         .subjects(&signed.principal, environment_id, after, PAGE_SIZE)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Subjects)?;
     let body = html! {
         h1 { "Subjects" }
         @if subjects.is_empty() {
@@ -165,7 +166,8 @@ pub async fn detail(
     let summary = state
         .service
         .subject(&signed.principal, environment_id, &subject)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Subjects)?;
     Ok(subject_page(&signed, &environment, &summary, None, None))
 }
 
@@ -185,7 +187,8 @@ pub async fn erase(
     let summary = state
         .service
         .subject(&signed.principal, environment_id, &subject)
-        .await?;
+        .await
+        .in_frame(&signed, &environment, Section::Subjects)?;
     let (receipt, outcome) = match erased {
         Ok(receipt) => {
             let text = format!("Erased {} images of {}.", receipt.images, subject.as_str());

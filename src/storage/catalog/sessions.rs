@@ -47,16 +47,24 @@ impl Catalog {
         Ok(())
     }
 
-    /// Ends a session; true when there was one.
-    pub async fn delete_session(&self, token_hash: &str, audit: &AuditEntry) -> Result<bool> {
-        let delete = statement!("DELETE FROM sessions WHERE token_hash = $1", token_hash);
-        let delete_operator = statement!(
-            "DELETE FROM operator_sessions WHERE token_hash = $1",
-            token_hash
-        );
+    /// Ends a session of `principal`'s key (so the table is known: an operator's sessions
+    /// are apart); true when there was one.
+    pub async fn delete_session(
+        &self,
+        token_hash: &str,
+        principal: &Principal,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let delete = match principal.environment_id {
+            Some(_) => statement!("DELETE FROM sessions WHERE token_hash = $1", token_hash),
+            None => statement!(
+                "DELETE FROM operator_sessions WHERE token_hash = $1",
+                token_hash
+            ),
+        };
         Ok(self
             .engine
-            .execute_if_changed(vec![delete, delete_operator], vec![record(audit)])
+            .execute_if_changed(vec![delete], vec![record(audit)])
             .await?
             == 1)
     }
