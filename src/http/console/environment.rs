@@ -191,14 +191,14 @@ impl<T> InFrame<T> for Result<T, Error> {
         section: Section,
     ) -> Result<T, ConsolePageError> {
         self.map_err(|error| match error {
-            Error::Forbidden(_) => ConsolePageError::Refused(rendered(
+            Error::Forbidden(_) => ConsolePageError::Refused(Box::new(rendered(
                 signed,
                 environment,
                 section,
                 "Not allowed",
                 Some(Err(error)),
                 html! { h1 { "Not allowed" } },
-            )),
+            ))),
             other => ConsolePageError::Failed(other),
         })
     }

@@ -126,7 +126,7 @@ pub fn failure(error: &Error) -> Notice {
 /// what the page shows (the page's own frame, with its navigation, says so).
 pub enum ConsolePageError {
     Failed(Error),
-    Refused(Response),
+    Refused(Box<Response>),
 }
 
 impl From<Error> for ConsolePageError {
@@ -139,7 +139,7 @@ impl IntoResponse for ConsolePageError {
     fn into_response(self) -> Response {
         let error = match self {
             ConsolePageError::Failed(error) => error,
-            ConsolePageError::Refused(page) => return page,
+            ConsolePageError::Refused(page) => return *page,
         };
         let classified = classify(&error);
         log_error(

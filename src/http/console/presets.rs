@@ -252,7 +252,7 @@ pub async fn page(
     Query(form): Query<PresetForm>,
 ) -> PageResult {
     let environment = environment_of(&state, &signed, environment_id).await?;
-    Ok(presets_page(&state, &signed, &environment, &form, None).await?)
+    presets_page(&state, &signed, &environment, &form, None).await
 }
 
 /// `POST /console/environments/{env}/presets`.
@@ -271,7 +271,7 @@ pub async fn save(
             .map(|preset| format!("Preset {} saved.", preset.name)),
         Err(error) => Err(error),
     };
-    Ok(presets_page(&state, &signed, &environment, &form, Some(saved)).await?)
+    presets_page(&state, &signed, &environment, &form, Some(saved)).await
 }
 
 /// `POST /console/environments/{env}/presets/{name}/delete`.
@@ -288,5 +288,5 @@ pub async fn delete(
         .await
         .map(|()| format!("Preset {name} deleted."));
     let form = PresetForm::default();
-    Ok(presets_page(&state, &signed, &environment, &form, Some(deleted)).await?)
+    presets_page(&state, &signed, &environment, &form, Some(deleted)).await
 }
