@@ -321,6 +321,35 @@ impl Service {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Page<AuditEvent>> {
+        self.may_read_audit(principal, environment_id, limit)
+            .await?;
+        self.catalog
+            .audit_events(environment_id, after, limit)
+            .await
+    }
+
+    /// The same log newest first, older than event number `before` (the console's view:
+    /// what happened lately comes first).
+    pub async fn recent_audit_events(
+        &self,
+        principal: &Principal,
+        environment_id: Option<Uuid>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<AuditEvent>> {
+        self.may_read_audit(principal, environment_id, limit)
+            .await?;
+        self.catalog
+            .recent_audit_events(environment_id, before, limit)
+            .await
+    }
+
+    async fn may_read_audit(
+        &self,
+        principal: &Principal,
+        environment_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<()> {
         match environment_id {
             Some(environment_id) => {
                 principal.require(environment_id, Scope::Admin)?;
@@ -328,10 +357,7 @@ impl Service {
             }
             None => operator_only(principal)?,
         }
-        super::check_page_limit(limit)?;
-        self.catalog
-            .audit_events(environment_id, after, limit)
-            .await
+        super::check_page_limit(limit)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The audit log: every control-plane change of an environment (keys, presets, sessions,
-//! erasures…), oldest first as the API pages it, with a link to the next page.
+//! erasures…), newest first, with a link to older events.
 
 use axum::extract::{Path, Query, State};
 use maud::html;
@@ -16,7 +16,7 @@ const PAGE_SIZE: u32 = 100;
 
 #[derive(Deserialize)]
 pub struct AuditQuery {
-    after: Option<String>,
+    before: Option<String>,
 }
 
 /// `GET /console/environments/{env}/audit`.
@@ -27,16 +27,16 @@ pub async fn page(
     Query(query): Query<AuditQuery>,
 ) -> PageResult {
     let environment = environment_of(&state, &signed, environment_id).await?;
-    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+    let before = match query.before.as_deref().filter(|a| !a.is_empty()) {
         None => None,
         Some(text) => Some(text.parse::<i64>().map_err(|_| Error::InvalidInput {
-            target: "after",
-            message: "after must be the cursor of a \"Next page\" link".into(),
+            target: "before",
+            message: "before must be the cursor of an \"Older events\" link".into(),
         })?),
     };
     let events = state
         .service
-        .audit_events(&signed.principal, Some(environment_id), after, PAGE_SIZE)
+        .recent_audit_events(&signed.principal, Some(environment_id), before, PAGE_SIZE)
         .await;
     let body = html! {
         h1 { "Audit log" }
@@ -62,7 +62,7 @@ pub async fn page(
                 }
                 @if let Some(next) = page.next {
                     nav.pager aria-label="Pages" {
-                        a href={ (env_path(environment_id, "/audit")) "?after=" (next) } { "Next page" }
+                        a href={ (env_path(environment_id, "/audit")) "?before=" (next) } { "Older events" }
                     }
                 }
             }

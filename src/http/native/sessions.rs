@@ -30,7 +30,8 @@ pub struct SessionView {
     pub environment_id: Option<Uuid>,
 }
 
-/// Create a browser session from an API key (Bearer or Basic; a session cannot make one).
+/// Create a browser session from an API key (Bearer or Basic; a session cannot make one):
+/// an environment key's session sees its environment, an operator key's every one.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions",
     responses((status = 201, description = "The session, its cookie set", body = SessionView,
             headers(("Set-Cookie" = String, description = "The HttpOnly session cookie"))),

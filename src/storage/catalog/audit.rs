@@ -43,15 +43,38 @@ impl Catalog {
             after.unwrap_or(0),
             i64::from(limit) + 1,
         );
-        let mut items = self.engine.rows(select, event_from_row).await?;
-        let next = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|event| event.number)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(page(self.engine.rows(select, event_from_row).await?, limit))
     }
+
+    /// The log newest first, older than event number `before`.
+    pub async fn recent_audit_events(
+        &self,
+        environment_id: Option<Uuid>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<AuditEvent>> {
+        let select = statement!(
+            "SELECT number, environment_id, actor, action, target, request_id, created_at \
+             FROM audit_events WHERE (environment_id = $1 OR ($1 IS NULL AND \
+             environment_id IS NULL)) AND number < $2 ORDER BY number DESC LIMIT $3",
+            environment_id.map(|id| id.to_string()).as_deref(),
+            before.unwrap_or(i64::MAX),
+            i64::from(limit) + 1,
+        );
+        Ok(page(self.engine.rows(select, event_from_row).await?, limit))
+    }
+}
+
+/// A page of at most `limit` events from `limit + 1` rows; `next` is the cursor after the
+/// last kept when more follow.
+fn page(mut items: Vec<AuditEvent>, limit: u32) -> Page<AuditEvent> {
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|event| event.number)
+    } else {
+        None
+    };
+    Page { items, next }
 }
 
 fn event_from_row(row: &dyn Columns) -> Result<AuditEvent> {
