@@ -152,11 +152,12 @@ fn tile(image: &Image) -> Markup {
                     @if let Some(src) = image.placeholder.as_ref().and_then(placeholder_data_url) {
                         img.placeholder src=(src) alt="" width="32" height="32";
                     }
-                    // The caption names the link; an alt text would say it twice.
-                    img.thumb src=(thumbnail_src(image)) alt="" loading="lazy"
+                    img.thumb src=(thumbnail_src(image)) alt=(label) loading="lazy"
                         decoding="async" width="256" height="256";
                 }
-                span.caption { (label) }
+                // The thumbnail's alt text names the link; the caption shows the same
+                // words to the eye only, so they are not announced twice.
+                span.caption aria-hidden="true" { (label) }
             }
         }
     }
