@@ -44,52 +44,33 @@ pub fn output_dir() -> PathBuf {
     dir
 }
 
+/// A ChromeDriver command fantoccini has no method for: `POST /session/{id}/{path}` with
+/// a JSON body. Used for its log endpoint (`se/log`, entries drained as they are read)
+/// and its passage to the DevTools protocol (`goog/cdp/execute`), for what WebDriver
+/// cannot ask: the colour scheme the page sees.
 #[derive(Debug)]
-struct GetLog(&'static str);
+struct DriverCommand(&'static str, Value);
 
-/// ChromeDriver's log endpoint (`POST /session/{id}/se/log`), which fantoccini has no
-/// method for; entries are drained as they are read.
-impl WebDriverCompatibleCommand for GetLog {
+impl WebDriverCompatibleCommand for DriverCommand {
     fn endpoint(
         &self,
         base: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.0
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({ "type": self.0 }).to_string()),
-        )
+        (http::Method::POST, Some(self.1.to_string()))
     }
 }
 
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-/// ChromeDriver's passage to the DevTools protocol (`POST /session/{id}/goog/cdp/execute`),
-/// for what WebDriver cannot ask: the colour scheme the page sees.
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.0, "params": self.1 });
-        (http::Method::POST, Some(body.to_string()))
-    }
+fn get_log(kind: &str) -> DriverCommand {
+    DriverCommand("se/log", json!({ "type": kind }))
 }
 
 impl Browser {
@@ -153,7 +134,7 @@ impl Browser {
     /// Fails on any console error logged since the last check and on any request made to
     /// another origin; keeps the requests seen.
     pub async fn check_logs(&mut self, context: &str) {
-        let logged = self.client.issue_cmd(GetLog("browser")).await.unwrap();
+        let logged = self.client.issue_cmd(get_log("browser")).await.unwrap();
         for entry in logged.as_array().into_iter().flatten() {
             let level = entry["level"].as_str().unwrap_or_default();
             assert!(
@@ -162,7 +143,7 @@ impl Browser {
                 entry["message"]
             );
         }
-        let network = self.client.issue_cmd(GetLog("performance")).await.unwrap();
+        let network = self.client.issue_cmd(get_log("performance")).await.unwrap();
         for entry in network.as_array().into_iter().flatten() {
             let Some(message) = entry["message"].as_str() else {
                 continue;
@@ -250,13 +231,26 @@ impl Browser {
             let features =
                 json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] });
             self.client
-                .issue_cmd(Cdp("Emulation.setEmulatedMedia", features))
+                .issue_cmd(DriverCommand(
+                    "goog/cdp/execute",
+                    json!({ "cmd": "Emulation.setEmulatedMedia", "params": features }),
+                ))
                 .await
                 .unwrap();
             for (width, height) in [(375, 812), (1280, 900)] {
                 self.client.set_window_size(width, height).await.unwrap();
                 // A resize lays the page out again; let it settle before the picture.
                 tokio::time::sleep(Duration::from_millis(150)).await;
+                // Nothing may need sideways scrolling, at either width.
+                let overflow = self
+                    .script(
+                        "const e = document.documentElement; return e.scrollWidth - e.clientWidth;",
+                    )
+                    .await;
+                assert!(
+                    overflow.as_i64() == Some(0),
+                    "{name} at {width} pixels scrolls sideways by {overflow}"
+                );
                 let png = self.client.screenshot().await.unwrap();
                 let suffix = if dark { "-dark" } else { "" };
                 let file = output_dir().join(format!("{name}-{width}{suffix}.png"));

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::environment::{InFrame, Outcome, environment_of, rendered};
 use super::layout::{Section, bytes, csrf_field, env_path, when};
 use super::library::image_label;
-use super::{NoFields, PageResult, Posted, Signed, see_other};
+use super::{ConsolePageError, NoFields, PageResult, Posted, Signed, see_other};
 use crate::domain::rendition_params as params;
 use crate::domain::{Environment, Image};
 use crate::error::Error;
@@ -185,18 +185,29 @@ fn detail_page(
     rendered(signed, environment, Section::Library, &label, outcome, body)
 }
 
+/// The environment and the image a page of one image shows.
+async fn image_of(
+    state: &AppState,
+    signed: &Signed,
+    environment_id: Uuid,
+    image_id: Uuid,
+) -> Result<(Environment, Described), ConsolePageError> {
+    let environment = environment_of(state, signed, environment_id).await?;
+    let described = state
+        .service
+        .image(&signed.principal, environment_id, image_id)
+        .await
+        .in_frame(signed, &environment, Section::Library)?;
+    Ok((environment, described))
+}
+
 /// `GET /console/environments/{env}/images/{id}`.
 pub async fn detail(
     State(state): State<AppState>,
     signed: Signed,
     Path((environment_id, image_id)): Path<(Uuid, Uuid)>,
 ) -> PageResult {
-    let environment = environment_of(&state, &signed, environment_id).await?;
-    let described = state
-        .service
-        .image(&signed.principal, environment_id, image_id)
-        .await
-        .in_frame(&signed, &environment, Section::Library)?;
+    let (environment, described) = image_of(&state, &signed, environment_id, image_id).await?;
     let form = SignForm::default();
     Ok(detail_page(
         &state,
@@ -252,12 +263,7 @@ pub async fn make_signed_url(
     posted: Posted<SignForm>,
 ) -> PageResult {
     let Posted { signed, form, .. } = posted;
-    let environment = environment_of(&state, &signed, environment_id).await?;
-    let described = state
-        .service
-        .image(&signed.principal, environment_id, image_id)
-        .await
-        .in_frame(&signed, &environment, Section::Library)?;
+    let (environment, described) = image_of(&state, &signed, environment_id, image_id).await?;
     let (made, outcome) = match sign(&state, &signed, environment_id, image_id, &form).await {
         Ok(made) => (Some(made), Some(Ok("Signed URL made.".to_string()))),
         Err(error) => (None, Some(Err(error))),
@@ -292,12 +298,7 @@ pub async fn delete(
         Err(error) => error,
     };
     // Shown on the image's page, where the button was.
-    let environment = environment_of(&state, &signed, environment_id).await?;
-    let described = state
-        .service
-        .image(&signed.principal, environment_id, image_id)
-        .await
-        .in_frame(&signed, &environment, Section::Library)?;
+    let (environment, described) = image_of(&state, &signed, environment_id, image_id).await?;
     Ok(detail_page(
         &state,
         &signed,
