@@ -35,7 +35,8 @@ function describeFailure(xhr) {
   try {
     const body = JSON.parse(xhr.responseText);
     if (body && body.message) {
-      const details = (body.details || []).map((d) => d.message).filter(Boolean);
+      const details = (body.details || []).map((d) => d.message)
+        .filter((message) => message && !body.message.includes(message));
       return details.length ? body.message + " " + details.join(" ") : body.message;
     }
   } catch (_) { /* not JSON: fall through */ }
@@ -69,6 +70,7 @@ function uploadOne(form, file, list) {
   xhr.upload.addEventListener("progress", (event) => {
     if (event.lengthComputable) progress.value = Math.round((event.loaded / event.total) * 100);
   });
+  xhr.upload.addEventListener("load", () => { outcome.textContent = "Sent; the server is checking it…"; });
   return new Promise((resolve) => {
     xhr.addEventListener("load", () => {
       progress.value = 100;

@@ -277,10 +277,6 @@ fn console_routes() -> axum::Router<AppState> {
         .route(&format!("{env}/upload"), get(environment::upload))
         .route(&format!("{env}/library"), get(library::library))
         .route(&format!("{env}/images/{{id}}"), get(image::detail))
-        .route(
-            &format!("{env}/images/{{id}}/sign"),
-            post(image::make_signed_url),
-        )
         .route(&format!("{env}/images/{{id}}/delete"), post(image::delete))
         .route(
             &format!("{env}/presets"),
@@ -321,10 +317,20 @@ fn console_routes() -> axum::Router<AppState> {
             post(webhooks::delete),
         )
         .route(&format!("{env}/audit"), get(audit::page))
-        .fallback(|| async { error_page(Error::NotFound("page")) })
-        .method_not_allowed_fallback(|| async { console::method_not_allowed() })
+        .fallback(console::stray)
+        .method_not_allowed_fallback(console::stray)
         .layer(axum::middleware::map_response(console::secure_layer));
-    axum::Router::new().nest("/console", pages)
+    // Browsers ask for /favicon.ico on any page without an icon of its own (a JSON
+    // receipt opened from the console, say); a 404 there is a console error.
+    let no_icon = || async {
+        (
+            StatusCode::NO_CONTENT,
+            [(header::CACHE_CONTROL, "public, max-age=86400")],
+        )
+    };
+    axum::Router::new()
+        .route("/favicon.ico", get(no_icon))
+        .nest("/console", pages)
 }
 
 async fn not_found() -> NativeError {

@@ -132,9 +132,31 @@ async fn every_page_is_locked_down_and_has_no_inline_script_or_style() {
     let (status, html) = get(&server, &cookie, "/console/no-such-page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
-    let (status, html) = get(&server, &cookie, "/console/sign-out").await;
+    let library = format!("/console/environments/{env}/library");
+    let (status, html) = post_form(&server, &cookie, &library, &[]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    // A visit of a form's action (a reloaded or bookmarked answer) goes to its page.
+    for (action, page) in [
+        ("/console/sign-out".to_string(), "/console".to_string()),
+        (
+            format!("/console/environments/{env}/keys/{env}/revoke"),
+            format!("/console/environments/{env}/keys"),
+        ),
+        (
+            format!("/console/environments/{env}/images/{env}/delete"),
+            format!("/console/environments/{env}/images/{env}"),
+        ),
+    ] {
+        let response = no_redirects()
+            .get(server.url(&action))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+        assert_eq!(response.headers()["location"], page.as_str(), "{action}");
+    }
     let (status, _) = get(&server, &cookie, "/console/environments/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     for asset in ["/console/assets/console.css", "/console/assets/console.js"] {

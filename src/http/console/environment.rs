@@ -83,8 +83,8 @@ pub async fn overview(
              instances count theirs."
         }
         p {
-            a.button href=(env_path(environment_id, "/upload")) { "Upload images" } " "
-            a href=(env_path(environment_id, "/library")) { "Open the library" }
+            a.button href=(env_path(environment_id, "/upload")) { "Add images" } " "
+            a href=(env_path(environment_id, "/library")) { "Browse images" }
         }
         p.muted { "Environment id: " code { (environment_id) } }
     };
@@ -191,14 +191,18 @@ impl<T> InFrame<T> for Result<T, Error> {
         section: Section,
     ) -> Result<T, ConsolePageError> {
         self.map_err(|error| match error {
-            Error::Forbidden(_) => ConsolePageError::Refused(Box::new(rendered(
-                signed,
-                environment,
-                section,
-                "Not allowed",
-                Some(Err(error)),
-                html! { h1 { "Not allowed" } },
-            ))),
+            // A missing image (deleted, or a stale link) is said in the frame too: the
+            // environment is there, and so are the ways on.
+            Error::Forbidden(_) | Error::NotFound("image") => {
+                ConsolePageError::Refused(Box::new(rendered(
+                    signed,
+                    environment,
+                    section,
+                    "Not shown",
+                    Some(Err(error)),
+                    html! { h1 { "Not shown" } },
+                )))
+            }
             other => ConsolePageError::Failed(other),
         })
     }

@@ -1,8 +1,10 @@
 //! One image: a preview, its metadata, every target with its href to copy, a form that
 //! makes a signed rendition URL (width, format, expiry) and shows it working, and delete
-//! behind a confirmation.
+//! behind a confirmation. The signing form is a GET of the image's own page: making a
+//! URL changes nothing a visitor could be tricked into, and the page it shows can be
+//! reloaded, bookmarked and returned to with Back.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -27,12 +29,15 @@ const EXPIRIES: [(u64, &str); 4] = [
     (2_592_000, "30 days"),
 ];
 
-/// The signing form as last submitted (or its defaults).
+/// The signing form as last submitted (or its defaults); the page's query.
 #[derive(Deserialize)]
+#[serde(default)]
 pub struct SignForm {
     width: String,
     format: String,
     expires: String,
+    /// Set by the form's button: make the URL.
+    sign: Option<String>,
 }
 
 impl Default for SignForm {
@@ -41,6 +46,7 @@ impl Default for SignForm {
             width: "200".into(),
             format: "webp".into(),
             expires: "3600".into(),
+            sign: None,
         }
     }
 }
@@ -83,12 +89,12 @@ fn target_preview(image: &Image, target: &str, extension: &str) -> String {
     format!("{original}?w=128&h=128&fit=cover&format=webp&animated=false")
 }
 
-fn targets(state: &AppState, described: &Described) -> Markup {
+fn targets(base: &str, described: &Described) -> Markup {
     let image = &described.image;
     html! {
         ul.targets {
             @for (index, target) in described.targets.iter().enumerate() {
-                @let href = target_href(&state.public_url, image, &target.name, target.extension);
+                @let href = target_href(base, image, &target.name, target.extension);
                 @let field = format!("target-{index}");
                 li {
                     img src=(target_preview(image, &target.name, target.extension)) alt=""
@@ -106,10 +112,9 @@ fn targets(state: &AppState, described: &Described) -> Markup {
     }
 }
 
-fn sign_form(image: &Image, csrf: Markup, form: &SignForm, made: Option<&SignedUrl>) -> Markup {
+fn sign_form(image: &Image, form: &SignForm, made: Option<&SignedUrl>) -> Markup {
     html! {
-        form.inline method="post" action={ (image_path(image)) "/sign" } {
-            (csrf)
+        form.inline method="get" action={ (image_path(image)) "#signed-url" } {
             label { "Width (pixels)" input name="width" type="number" min="1" max="8192" required value=(form.width); }
             label {
                 "Format"
@@ -127,7 +132,7 @@ fn sign_form(image: &Image, csrf: Markup, form: &SignForm, made: Option<&SignedU
                     }
                 }
             }
-            button type="submit" { "Make signed URL" }
+            button type="submit" name="sign" value="1" { "Make signed URL" }
         }
         @if let Some(made) = made {
             div.card #signed-url {
@@ -147,7 +152,6 @@ fn sign_form(image: &Image, csrf: Markup, form: &SignForm, made: Option<&SignedU
 }
 
 fn detail_page(
-    state: &AppState,
     signed: &Signed,
     environment: &Environment,
     described: &Described,
@@ -169,9 +173,9 @@ fn detail_page(
             div.card { (metadata(image)) }
         }
         h2 { "Targets" }
-        (targets(state, described))
+        (targets(&signed.base, described))
         h2 { "Signed rendition URL" }
-        (sign_form(image, csrf_field(signed), form, made))
+        (sign_form(image, form, made))
         h2 { "Delete" }
         details.confirm {
             summary { "Delete this image…" }
@@ -201,22 +205,29 @@ async fn image_of(
     Ok((environment, described))
 }
 
-/// `GET /console/environments/{env}/images/{id}`.
+/// `GET /console/environments/{env}/images/{id}`, with the signing form's fields when it
+/// was submitted.
 pub async fn detail(
     State(state): State<AppState>,
     signed: Signed,
     Path((environment_id, image_id)): Path<(Uuid, Uuid)>,
+    Query(form): Query<SignForm>,
 ) -> PageResult {
     let (environment, described) = image_of(&state, &signed, environment_id, image_id).await?;
-    let form = SignForm::default();
+    let (made, outcome) = match &form.sign {
+        None => (None, None),
+        Some(_) => match sign(&state, &signed, environment_id, image_id, &form).await {
+            Ok(made) => (Some(made), Some(Ok("Signed URL made.".to_string()))),
+            Err(error) => (None, Some(Err(error))),
+        },
+    };
     Ok(detail_page(
-        &state,
         &signed,
         &environment,
         &described,
         &form,
-        None,
-        None,
+        made.as_ref(),
+        outcome,
     ))
 }
 
@@ -251,32 +262,9 @@ async fn sign(
         )
         .await?;
     Ok(SignedUrl {
-        absolute: format!("{}{path}", state.public_url),
+        absolute: format!("{}{path}", signed.base),
         path,
     })
-}
-
-/// `POST /console/environments/{env}/images/{id}/sign`.
-pub async fn make_signed_url(
-    State(state): State<AppState>,
-    Path((environment_id, image_id)): Path<(Uuid, Uuid)>,
-    posted: Posted<SignForm>,
-) -> PageResult {
-    let Posted { signed, form, .. } = posted;
-    let (environment, described) = image_of(&state, &signed, environment_id, image_id).await?;
-    let (made, outcome) = match sign(&state, &signed, environment_id, image_id, &form).await {
-        Ok(made) => (Some(made), Some(Ok("Signed URL made.".to_string()))),
-        Err(error) => (None, Some(Err(error))),
-    };
-    Ok(detail_page(
-        &state,
-        &signed,
-        &environment,
-        &described,
-        &form,
-        made.as_ref(),
-        outcome,
-    ))
 }
 
 /// `POST /console/environments/{env}/images/{id}/delete`.
@@ -300,7 +288,6 @@ pub async fn delete(
     // Shown on the image's page, where the button was.
     let (environment, described) = image_of(&state, &signed, environment_id, image_id).await?;
     Ok(detail_page(
-        &state,
         &signed,
         &environment,
         &described,

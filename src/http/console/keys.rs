@@ -37,7 +37,7 @@ async fn keys_page(
     let body = html! {
         h1 { "Keys" }
         @if let Some(created) = created {
-            (shown_once("The new key's token.", "new-key-token", &created.token))
+            (shown_once("New key token", "new-key-token", &created.token))
         }
         @match &keys {
             Err(error) => p.notice.error role="alert" { (crate::http::error::public_message(error)) },
@@ -47,7 +47,10 @@ async fn keys_page(
                     thead { tr { th { "Name" } th { "Id" } th { "Scopes" } th { "Created" } th { "Expires" } th { "Last used" } th { "Action" } } }
                     tbody {
                         @for key in keys {
-                            @let name = key.name.clone().unwrap_or_else(|| "(unnamed)".into());
+                            // Named by its name, else its token's prefix: every revoke
+                            // button says which key it revokes.
+                            @let name = key.name.clone().unwrap_or_else(|| key.token_prefix());
+                            @let own = key.id == signed.principal.credential_id;
                             tr {
                                 td data-label="Name" { (name) }
                                 td.mono data-label="Id" { (key.id) }
@@ -56,11 +59,23 @@ async fn keys_page(
                                 td data-label="Expires" { (key.expires_at.map_or("never".into(), when)) }
                                 td data-label="Last used" { (key.last_used_at.map_or("never".into(), when)) }
                                 td data-label="Action" {
-                                    form method="post" action=(env_path(environment.id, &format!("/keys/{}/revoke", key.id))) {
-                                        (csrf_field(signed))
-                                        button.danger type="submit" aria-label={ "Revoke key " (name) } { "Revoke" }
+                                    @let revoke = html! {
+                                        form method="post" action=(env_path(environment.id, &format!("/keys/{}/revoke", key.id))) {
+                                            (csrf_field(signed))
+                                            button.danger type="submit" aria-label={ "Revoke key " (name) } { "Revoke" }
+                                        }
+                                    };
+                                    @if own {
+                                        // Revoking the key this session stands on ends the
+                                        // session too: asked twice.
+                                        details.confirm {
+                                            summary { "This session's key…" }
+                                            p { "Revoking it signs you out." }
+                                            (revoke)
+                                        }
+                                    } @else {
+                                        (revoke)
                                     }
-                                    @if key.id == signed.principal.credential_id { span.muted { "(this session's key)" } }
                                 }
                             }
                         }
@@ -163,15 +178,20 @@ pub async fn revoke_key(
 ) -> PageResult {
     let signed = posted.signed;
     let environment = environment_of(&state, &signed, environment_id).await?;
-    let outcome = match state
+    // The key's name, for the notice, while it still exists.
+    let name = state
+        .service
+        .key(&signed.principal, environment_id, key_id)
+        .await
+        .ok()
+        .map(|key| key.name.clone().unwrap_or_else(|| key.token_prefix()));
+    let outcome = state
         .service
         .revoke_key(&signed.principal, Some(environment_id), key_id)
         .await
-    {
-        Ok(()) => Ok(format!(
-            "Key {key_id} revoked; it no longer works anywhere."
-        )),
-        Err(error) => Err(error),
-    };
+        .map(|()| {
+            let name = name.unwrap_or_else(|| key_id.to_string());
+            format!("Key {name} revoked; it no longer works anywhere.")
+        });
     Ok(keys_page(&state, &signed, &environment, None, Some(outcome)).await)
 }

@@ -141,19 +141,45 @@ pub fn csrf_field(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }
 }
 
-/// A secret shown once, with a copy button.
-pub fn shown_once(label: &str, id: &str, secret: &str) -> Markup {
+/// A secret shown once, named `what` (its field's label and its copy button's), with a
+/// copy button.
+pub fn shown_once(what: &str, id: &str, secret: &str) -> Markup {
     html! {
         div.card {
-            p { strong { (label) } " It is shown only now; copy it somewhere safe." }
+            p { strong { (what) } " is shown only now; copy it somewhere safe." }
             div.secret {
-                label for=(id) { "Value" }
-                input #(id) type="text" readonly value=(secret) aria-label=(label);
+                label for=(id) { (what) }
+                input #(id) type="text" readonly value=(secret);
                 button.secondary type="button" data-copy=(secret) data-copy-field=(id) {
-                    "Copy"
+                    "Copy " (what)
                 }
             }
         }
+    }
+}
+
+/// The base of the absolute URLs a page shows for copying (hrefs, signed URLs, upload
+/// URLs): the deployment's public URL, unless that is a loopback address (the default,
+/// made from `--listen`) and the browser reached the server by another name, such as
+/// `localhost`: then the name the browser used, so that what is copied works from there.
+pub fn shown_base(public_url: &str, headers: &axum::http::HeaderMap) -> String {
+    let public = public_url.trim_end_matches('/');
+    let Some((scheme, authority)) = public.split_once("://") else {
+        return public.to_string();
+    };
+    let host = authority.split('/').next().unwrap_or_default();
+    let loopback = ["127.0.0.1", "[::1]", "localhost", "0.0.0.0", "[::]"]
+        .iter()
+        .any(|name| host == *name || host.starts_with(&format!("{name}:")));
+    let asked = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|asked| !asked.is_empty() && asked.bytes().all(|b| b.is_ascii_graphic()));
+    match asked {
+        Some(asked) if loopback && asked != host && !authority.contains('/') => {
+            format!("{scheme}://{asked}")
+        }
+        _ => public.to_string(),
     }
 }
 
@@ -181,6 +207,29 @@ pub fn when(time: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_urls_follow_the_name_the_browser_used_only_for_a_loopback_default() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", "localhost:8080".parse().unwrap());
+        assert_eq!(
+            shown_base("http://127.0.0.1:8080", &headers),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            shown_base("https://img.example", &headers),
+            "https://img.example"
+        );
+        headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            shown_base("http://127.0.0.1:8080/", &headers),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            shown_base("http://127.0.0.1:8080", &Default::default()),
+            "http://127.0.0.1:8080"
+        );
+    }
 
     #[test]
     fn sizes_read_as_people_write_them() {

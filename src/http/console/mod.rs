@@ -74,8 +74,38 @@ pub async fn secure_layer(response: Response) -> Response {
     secure(response)
 }
 
-/// A console path asked with a method it does not take (a `GET` of a form's action).
-pub fn method_not_allowed() -> Response {
+/// Form actions, the last segment of a path only a form posts to.
+const ACTIONS: [&str; 5] = ["delete", "revoke", "erase", "sign-out", "sign"];
+
+/// A console path no route takes with this method. A visit (GET) of a form's action, such
+/// as a bookmarked or reloaded answer, goes to the page that holds the form; anything else
+/// is a 404 or 405 page.
+pub async fn stray(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> Response {
+    let path = uri.path();
+    let mut segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let visit = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    if visit && segments.last().is_some_and(|last| ACTIONS.contains(last)) {
+        segments.pop();
+        // `…/keys/{id}/revoke` is held by `…/keys`, and so on.
+        if segments.len() >= 2
+            && ["keys", "presets", "webhooks"].contains(&segments[segments.len() - 2])
+        {
+            segments.pop();
+        }
+        let parent = segments.join("/");
+        let parent = if parent.len() > CONSOLE.len() {
+            parent
+        } else {
+            CONSOLE.to_string()
+        };
+        return see_other(&parent);
+    }
+    if visit {
+        return error_page(Error::NotFound("page"));
+    }
     html(
         StatusCode::METHOD_NOT_ALLOWED,
         layout::bare(

@@ -72,7 +72,7 @@ impl PresetForm {
             quality: preset.quality.to_string(),
             eager: preset.eager.then(|| "true".into()),
             image: None,
-            edit: None,
+            edit: Some(preset.name.clone()),
         }
     }
 

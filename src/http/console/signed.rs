@@ -26,6 +26,8 @@ pub struct Signed {
     pub principal: Principal,
     pub csrf: String,
     pub cookie: String,
+    /// Where absolute URLs shown on pages start (see `layout::shown_base`).
+    pub base: String,
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -40,6 +42,7 @@ impl FromRequestParts<AppState> for Signed {
                 principal: session.principal,
                 csrf: session.csrf_token,
                 cookie,
+                base: layout::shown_base(&state.public_url, &parts.headers),
             }),
             Err(Error::Unauthenticated) => Err(see_other(&format!("{CONSOLE}/sign-in"))),
             Err(other) => Err(ConsolePageError::Failed(other).into_response()),

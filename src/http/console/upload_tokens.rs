@@ -28,7 +28,6 @@ const LIFETIMES: [(u64, &str); 4] = [
 ];
 
 fn tokens_page(
-    state: &AppState,
     signed: &Signed,
     environment: &Environment,
     created: Option<&CreatedUploadToken>,
@@ -38,9 +37,9 @@ fn tokens_page(
         h1 { "Upload tokens" }
         p.muted { "A token lets one browser upload without a key, within the limits set here." }
         @if let Some(created) = created {
-            (shown_once("The new upload token.", "new-upload-token", &created.token))
-            (shown_once("Its upload URL (POST the image here).", "new-upload-url",
-                &format!("{}/v1/uploads?token={}", state.public_url, created.token)))
+            (shown_once("Upload token", "new-upload-token", &created.token))
+            (shown_once("Upload URL", "new-upload-url",
+                &format!("{}/v1/uploads?token={}", signed.base, created.token)))
             p { "Token id (to revoke it): " code { (created.grant.id) } ". Expires " (when(created.grant.expires_at)) "." }
         }
         h2 { "Create an upload token" }
@@ -68,7 +67,7 @@ fn tokens_page(
         h2 { "Revoke an upload token" }
         form.inline.card method="post" action=(env_path(environment.id, "/upload-tokens/revoke")) {
             (csrf_field(signed))
-            label { "Token id" input name="id" type="text" required pattern="[0-9a-fA-F-]{36}"; }
+            label { "Token id" input name="id" type="text" required pattern="[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"; }
             button.danger type="submit" { "Revoke upload token" }
         }
     };
@@ -89,7 +88,7 @@ pub async fn page(
     Path(environment_id): Path<Uuid>,
 ) -> PageResult {
     let environment = environment_of(&state, &signed, environment_id).await?;
-    Ok(tokens_page(&state, &signed, &environment, None, None))
+    Ok(tokens_page(&signed, &environment, None, None))
 }
 
 #[derive(Deserialize)]
@@ -142,7 +141,6 @@ pub async fn create(
         Err(error) => (None, Some(Err(error))),
     };
     Ok(tokens_page(
-        &state,
         &signed,
         &environment,
         created.as_ref(),
@@ -174,11 +172,5 @@ pub async fn revoke(
             .await
             .map(|()| format!("Upload token {id} revoked.")),
     };
-    Ok(tokens_page(
-        &state,
-        &signed,
-        &environment,
-        None,
-        Some(outcome),
-    ))
+    Ok(tokens_page(&signed, &environment, None, Some(outcome)))
 }

@@ -57,7 +57,7 @@ async fn webhooks_page(
     let body = html! {
         h1 { "Webhooks" }
         @if let Some(created) = created {
-            (shown_once("The webhook's signing secret.", "new-webhook-secret", &created.secret))
+            (shown_once("Signing secret", "new-webhook-secret", &created.secret))
         }
         @match &webhooks {
             Err(error) => p.notice.error role="alert" { (public_message(error)) },
